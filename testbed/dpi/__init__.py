@@ -1,0 +1,1 @@
+"""The DPI engine: flow table, signatures, behavioural detector, classifier. Pure: no I/O."""

@@ -1,0 +1,192 @@
+"""The classifier: packets in, Verdicts out, with a human-readable reason.
+
+Rules are tried in order and the first that matches wins, as in the policy. A
+rule whose payload part (app, category, behaviour, SNI) cannot be settled yet
+holds the decision back: the flow stays undecided (``feed`` returns None) until
+that rule matches or can no longer match, or the inspection window ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import ip_address
+
+from testbed.dpi.behaviour import MediaTracker
+from testbed.dpi.catalog import category_of
+from testbed.dpi.flow import Flow, FlowKey, FlowTable
+from testbed.dpi.signature import Pkt, Signature
+from testbed.dpi.signatures import default_signatures
+from testbed.packets.ip import TCP, UDP, Decoded, addr_text, parse_ip
+from testbed.policy.model import ALLOW, NO_POLICY, Action, Match, Policy, Rule
+
+_ALLOW = Action(ALLOW)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the DPI decided for a flow, when, and why."""
+
+    app: str | None
+    category: str
+    rule: str | None         # "anrt-2016/ott-calls", None when no rule matched
+    packet_index: int        # the packet (both directions, from 1) that decided it
+    action: Action
+    why: str
+    elapsed: float = 0.0     # seconds from the flow's first packet to that packet
+    key: FlowKey | None = None
+
+
+NOT_INSPECTED = Verdict(None, category_of(None), None, 0, _ALLOW, "not UDP or TCP over IP: not inspected")
+
+
+def _in_ports(port: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(lo <= port <= hi for lo, hi in ranges)
+
+
+def _in_nets(raw: bytes, nets: tuple) -> bool:
+    addr = ip_address(raw)
+    return any(addr.version == net.version and addr in net for net in nets)
+
+
+def header_matches(m: Match, flow: Flow) -> bool:
+    """The L3/L4 part of a match (what OpenFlow could match too)."""
+    if m.l4 is not None and (m.l4 == "udp") != (flow.proto == UDP):
+        return False
+    if m.l4 is not None and flow.proto not in (UDP, TCP):
+        return False
+    if m.src and not _in_nets(flow.client, m.src):
+        return False
+    if m.dst and not _in_nets(flow.server, m.dst):
+        return False
+    if m.hosts and not (_in_nets(flow.client, m.hosts) or _in_nets(flow.server, m.hosts)):
+        return False
+    if m.src_ports and not _in_ports(flow.cport, m.src_ports):
+        return False
+    if m.dst_ports and not _in_ports(flow.sport, m.dst_ports):
+        return False
+    if m.ports and not (_in_ports(flow.cport, m.ports) or _in_ports(flow.sport, m.ports)):
+        return False
+    return True
+
+
+def payload_status(m: Match, flow: Flow, done: bool) -> bool | None:
+    """Does the payload part hold: True, False, or None (not known yet)?
+
+    ``done``: nothing more will be learned (window over or app final).
+    """
+    if m.apps and not any(app in m.apps for app in flow.labels):
+        if done or flow.app_final:
+            return False
+        return None
+    if m.categories and not any(category_of(app) in m.categories for app in flow.labels):
+        if done or flow.app_final:
+            return False
+        return None
+    if m.behaviour is not None and not (flow.media is not None and flow.media.detected):
+        if done or flow.proto != UDP or (flow.media is not None and flow.media.ruled_out):
+            return False
+        return None
+    if m.sni and not (flow.sni and any(flow.sni == s or flow.sni.endswith("." + s) for s in m.sni)):
+        if done or flow.app_final or flow.payload_packets > 2:
+            return False
+        return None
+    return True
+
+
+def describe_header(m: Match, flow: Flow) -> str:
+    """What an L3/L4 match saw, for a reason: "UDP 10.0.0.1:5000 → 10.9.0.1:3478"."""
+    l4 = "UDP" if flow.proto == UDP else "TCP"
+    return f"{l4} {addr_text(flow.client)}:{flow.cport} → {addr_text(flow.server)}:{flow.sport}"
+
+
+_VERBS = {"drop": "drops it", "reset": "resets it", "allow": "allows it"}
+
+
+def action_text(action: Action) -> str:
+    if action.kind == "throttle":
+        return f"throttles it to {action.kbps:g} kbps"
+    if action.kind == "degrade":
+        return (f"degrades it (loss {action.loss_pct:g}%, jitter {action.jitter_ms:g} ms"
+                f"{f', delay {action.delay_ms:g} ms' if action.delay_ms else ''})")
+    return _VERBS[action.kind]
+
+
+class Classifier:
+    """Feeds packets to the flow table, signatures and rules; returns Verdicts.
+
+    ``identify``: keep inspecting until the app is known (or the window ends)
+    even when no rule could match — for ``testbed classify``.
+    """
+
+    def __init__(self, policy: Policy = NO_POLICY, signatures: Iterable[Signature] | None = None,
+                 *, identify: bool = False, window: int | None = None,
+                 idle_timeout: float | None = None) -> None:
+        self.policy = policy
+        self.window = window or policy.inspect_packets
+        self.identify = identify
+        self.table = FlowTable(idle_timeout or policy.idle_timeout_s)
+        sigs = list(default_signatures() if signatures is None else signatures)
+        self._sigs = {UDP: [s for s in sigs if UDP in s.protos], TCP: [s for s in sigs if TCP in s.protos]}
+        self._track_media = identify or any(r.match.behaviour for r in policy.rules)
+
+    def feed(self, data: bytes, ts: float) -> Verdict | None:
+        """One IP packet (no link layer). Returns the flow's Verdict, or None while undecided."""
+        d = parse_ip(data)
+        if d is None:
+            return NOT_INSPECTED
+        return self.feed_decoded(d, ts)
+
+    def feed_decoded(self, d: Decoded, ts: float) -> Verdict | None:
+        flow, direction, new = self.table.lookup(d, ts)
+        if flow.verdict is not None:
+            return flow.verdict  # type: ignore[no-any-return]
+        if new:
+            flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
+        if d.payload and not flow.app_final:
+            pkt = Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags)
+            for sig in self._sigs[d.proto]:
+                found = sig.inspect(pkt, flow)
+                if found is not None:
+                    flow.label(found.app, found.why, found.final)
+                    if flow.app_final:
+                        break
+        if self._track_media and d.proto == UDP:
+            if flow.media is None:
+                flow.media = MediaTracker()
+            flow.media.add(len(d.payload), ts, direction)
+        return self._decide(flow, ts)
+
+    def _decide(self, flow: Flow, ts: float) -> Verdict | None:
+        done = flow.packets >= self.window
+        for rule in flow.candidates:
+            status = payload_status(rule.match, flow, done)
+            if status is None:
+                return None
+            if status:
+                return self._settle(flow, rule, ts)
+        if self.identify and not (flow.app_final or done):
+            return None
+        return self._settle(flow, None, ts)
+
+    def _settle(self, flow: Flow, rule: Rule | None, ts: float) -> Verdict:
+        app = flow.app
+        if app is None and flow.media is not None and flow.media.detected:
+            app = "RTPLike"
+            flow.app_why = flow.media.why()
+            flow.app_packet = flow.packets
+        seen = f"{flow.app_why} → {app}" if app else ""
+        if rule is None:
+            why = f"{seen}; no rule matches" if seen else f"nothing recognised in {flow.packets} packet(s); no rule matches"
+            action = _ALLOW
+        else:
+            if not rule.match.needs_payload:
+                seen = describe_header(rule.match, flow)
+            why = f"{seen}; rule {rule.label(self.policy.name)} {action_text(rule.action)}"
+            action = rule.action
+        verdict = Verdict(app, category_of(app), rule.label(self.policy.name) if rule else None,
+                          flow.packets, action, why, ts - flow.first_ts, flow.key)
+        flow.verdict = verdict
+        return verdict
+
+

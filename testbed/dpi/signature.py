@@ -1,0 +1,38 @@
+"""What a signature is: a small class with ``inspect(pkt, flow) -> Detection | None``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from testbed.dpi.flow import Flow
+
+
+@dataclass(frozen=True, slots=True)
+class Pkt:
+    """One packet as a signature sees it. ``index`` counts both directions, from 1."""
+
+    payload: bytes
+    direction: int       # flow.UP (client → server) or flow.DOWN
+    index: int
+    ts: float
+    proto: int
+    tcp_flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A signature's finding. ``final``: no later packet will make it more specific."""
+
+    app: str
+    why: str
+    final: bool = True
+
+
+class Signature:
+    """Base class. ``protos``: the L4 protocols it looks at (ip.UDP, ip.TCP)."""
+
+    name = "signature"
+    protos: frozenset[int] = frozenset()
+
+    def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
+        raise NotImplementedError

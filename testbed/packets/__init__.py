@@ -1,0 +1,1 @@
+"""Wire formats we build and parse: one builder and one parser per format."""

@@ -1,0 +1,1 @@
+"""Policies: what an operator does to which flows. Model, loader, OpenFlow compiler."""
