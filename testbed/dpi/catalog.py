@@ -24,6 +24,8 @@ APPS: dict[str, str] = {
     "FacebookVoip": VOIP,
     "SignalVoip": VOIP,
     "TelegramVoip": VOIP,
+    "WebRTC": VOIP,   # an ICE check of libwebrtc (GOOG-NETWORK-INFO) whose app is not named
+    "Fuze": VOIP,
     # standard VoIP
     "SIP": VOIP,
     "RTP": VOIP,
@@ -38,6 +40,7 @@ APPS: dict[str, str] = {
     "WhatsApp": CHAT,
     "Telegram": CHAT,
     "Signal": CHAT,
+    "ViberChat": CHAT,  # Viber's HTTPS (media, stickers): its calls run on its own framings
     # tunnels
     "OpenVPN": VPN,
     "WireGuard": VPN,
@@ -51,6 +54,11 @@ APPS: dict[str, str] = {
 }
 
 CATEGORIES = sorted(set(APPS.values()) | {UNKNOWN})
+
+# Apps whose calls move between 5-tuples from one socket: a UDP endpoint that
+# carried one of them keeps the app for its next flows (see testbed.dpi.endpoints).
+CALL_APPS = frozenset({"WhatsAppCall", "Viber", "ViberVoip", "Skype_TeamsCall", "IMO", "GoogleCall",
+                       "FacebookVoip", "SignalVoip", "TelegramVoip", "WebRTC"})
 
 
 def category_of(app: str | None) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 
 from testbed.dpi.behaviour import MediaTracker
-from testbed.dpi.catalog import category_of
+from testbed.dpi.catalog import CALL_APPS, category_of
+from testbed.dpi.endpoints import EndpointMemory, endpoint_text
 from testbed.dpi.flow import Flow, FlowKey, FlowTable
 from testbed.dpi.signature import Pkt, Signature
 from testbed.dpi.signatures import default_signatures
@@ -117,15 +118,18 @@ class Classifier:
 
     ``identify``: keep inspecting until the app is known (or the window ends)
     even when no rule could match — for ``testbed classify``.
+    ``keep_flows``: list every flow in ``table.history`` (expired ones too), for
+    reports over a whole capture; see ``finish``.
     """
 
     def __init__(self, policy: Policy = NO_POLICY, signatures: Iterable[Signature] | None = None,
                  *, identify: bool = False, window: int | None = None,
-                 idle_timeout: float | None = None) -> None:
+                 idle_timeout: float | None = None, keep_flows: bool = False) -> None:
         self.policy = policy
         self.window = window or policy.inspect_packets
         self.identify = identify
-        self.table = FlowTable(idle_timeout or policy.idle_timeout_s)
+        self.table = FlowTable(idle_timeout or policy.idle_timeout_s, keep_history=keep_flows)
+        self.endpoints = EndpointMemory()
         sigs = list(default_signatures() if signatures is None else signatures)
         self._sigs = {UDP: [s for s in sigs if UDP in s.protos], TCP: [s for s in sigs if TCP in s.protos]}
         self._track_media = identify or any(r.match.behaviour for r in policy.rules)
@@ -142,14 +146,16 @@ class Classifier:
         if flow.verdict is not None:
             return flow.verdict  # type: ignore[no-any-return]
         if new:
-            flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
+            self._open(flow, ts)
         if d.payload and not flow.app_final:
             pkt = Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags)
-            for sig in self._sigs[d.proto]:
+            for sig in flow.sigs:
                 found = sig.inspect(pkt, flow)
                 if found is not None:
                     flow.label(found.app, found.why, found.final)
                     if flow.app_final:
+                        if flow.proto == UDP and flow.app in CALL_APPS:
+                            self._remember(flow, ts)
                         break
         if self._track_media and d.proto == UDP:
             if flow.media is None:
@@ -157,8 +163,44 @@ class Classifier:
             flow.media.add(len(d.payload), ts, direction)
         return self._decide(flow, ts)
 
-    def _decide(self, flow: Flow, ts: float) -> Verdict | None:
-        done = flow.packets >= self.window
+    def _open(self, flow: Flow, ts: float) -> None:
+        """A new flow: the rules its header allows, its signatures, and what its endpoints carried."""
+        flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
+        flow.sigs = tuple(s for s in self._sigs.get(flow.proto, ()) if s.applies(flow))
+        if flow.proto != UDP or not len(self.endpoints):
+            return
+        for endpoint in ((flow.client, flow.cport), (flow.server, flow.sport)):
+            known = self.endpoints.recall(endpoint, ts)
+            if known is not None:
+                flow.label(known.app, f"{endpoint_text(endpoint)} carried a {known.app} flow "
+                                      f"({known.why}) in packet {flow.packets}", True)
+                return
+
+    def _remember(self, flow: Flow, ts: float) -> None:
+        assert flow.app is not None
+        for endpoint in ((flow.client, flow.cport), (flow.server, flow.sport)):
+            self.endpoints.remember(endpoint, flow.app, flow.app_why.split(" in packet")[0], ts)
+
+    def flush(self) -> list[Verdict]:
+        """Settle every undecided flow as if its window had ended (end of a capture or opening)."""
+        return [self.settle(flow) for flow in self.table.flows.values() if flow.verdict is None]
+
+    def finish(self) -> list[Verdict]:
+        """Every flow's verdict, in order of first packet (needs ``keep_flows``); settles the undecided."""
+        if self.table.history is None:
+            raise ValueError("finish() needs Classifier(keep_flows=True)")
+        return [self.settle(flow) for flow in self.table.history]
+
+    def settle(self, flow: Flow) -> Verdict:
+        """The flow's verdict; an undecided flow is decided now, as if its window had ended."""
+        if flow.verdict is not None:
+            return flow.verdict  # type: ignore[no-any-return]
+        verdict = self._decide(flow, flow.last_ts, done=True)
+        assert verdict is not None
+        return verdict
+
+    def _decide(self, flow: Flow, ts: float, done: bool = False) -> Verdict | None:
+        done = done or flow.packets >= self.window
         for rule in flow.candidates:
             status = payload_status(rule.match, flow, done)
             if status is None:

@@ -17,7 +17,7 @@ class Flow:
     __slots__ = ("key", "proto", "client", "cport", "server", "sport", "first_ts", "last_ts",
                  "packets", "up_packets", "down_packets", "bytes", "labels", "app", "app_final",
                  "app_packet", "app_why", "sni", "state", "verdict", "candidates", "media",
-                 "payload_packets")
+                 "payload_packets", "sigs")
 
     def __init__(self, d: Decoded, ts: float) -> None:
         self.key: FlowKey = (d.proto, d.src, d.sport, d.dst, d.dport)
@@ -35,6 +35,7 @@ class Flow:
         self.verdict: Any = None             # the Verdict once decided
         self.candidates: tuple[Any, ...] = ()  # rules whose L3/L4 part matches this flow
         self.media: Any = None               # behavioural detector state
+        self.sigs: tuple[Any, ...] = ()      # the signatures still looking at this flow
 
     def label(self, app: str, why: str, final: bool) -> None:
         """Record a signature's finding; a final one fixes the app."""
@@ -45,13 +46,19 @@ class Flow:
 
 
 class FlowTable:
-    """Flows by canonical 5-tuple. A flow idle longer than ``idle_timeout`` starts anew."""
+    """Flows by canonical 5-tuple. A flow idle longer than ``idle_timeout`` starts anew.
 
-    def __init__(self, idle_timeout: float = 30.0, max_flows: int = 1_000_000) -> None:
+    ``keep_history``: also list every flow ever created in ``history``, expired
+    ones included (replaying a capture reports them all).
+    """
+
+    def __init__(self, idle_timeout: float = 30.0, max_flows: int = 1_000_000,
+                 *, keep_history: bool = False) -> None:
         self.idle_timeout = idle_timeout
         self.max_flows = max_flows
         self.flows: dict[FlowKey, Flow] = {}
         self.expired = 0
+        self.history: list[Flow] | None = [] if keep_history else None
 
     def lookup(self, d: Decoded, ts: float) -> tuple[Flow, int, bool]:
         """(flow, direction, is_new) for a decoded packet; the flow is updated for it."""
@@ -71,6 +78,8 @@ class FlowTable:
                 self.expire(ts)
             flow = Flow(d, ts)
             flows[key] = flow
+            if self.history is not None:
+                self.history.append(flow)
             direction = UP
         assert flow is not None
         flow.last_ts = ts

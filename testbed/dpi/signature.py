@@ -29,10 +29,20 @@ class Detection:
 
 
 class Signature:
-    """Base class. ``protos``: the L4 protocols it looks at (ip.UDP, ip.TCP)."""
+    """Base class. ``protos``: the L4 protocols it looks at (ip.UDP, ip.TCP).
+
+    ``ports``: when not empty, the signature only looks at flows with one of
+    these ports on either side — for framings too weak to trust anywhere else
+    (the apps document these ports).
+    """
 
     name = "signature"
     protos: frozenset[int] = frozenset()
+    ports: frozenset[int] = frozenset()
+
+    def applies(self, flow: Flow) -> bool:
+        """Whether to look at this flow at all (decided once, at its first packet)."""
+        return not self.ports or flow.sport in self.ports or flow.cport in self.ports
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         raise NotImplementedError

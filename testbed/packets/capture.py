@@ -1,7 +1,12 @@
-"""Capture files in and out: pcap and pcapng through dpkt, down to the IP packet.
+"""Capture files in and out: pcap through dpkt, pcapng block by block, down to the IP packet.
 
 Link layers: Ethernet (with 802.1Q/QinQ tags), Linux cooked v1/v2, raw IP, BSD
-loopback. Anything else is skipped and counted.
+loopback, Cisco HDLC. Anything else is skipped and counted.
+
+pcapng is walked here rather than by dpkt because dpkt's reader keeps only the
+first Interface Description Block: captures merged from several sources (nDPI's
+test files are) carry one per source, each with its own link type and timestamp
+resolution, and dpkt then gets the timestamps of the later ones wrong by 1000x.
 """
 
 from __future__ import annotations
@@ -10,14 +15,17 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import dpkt
 
 DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_RAW_OPENBSD, DLT_LINUX_SLL = 0, 1, 101, 12, 113
-DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL2, DLT_LOOP = 228, 229, 276, 108
+DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL2, DLT_LOOP, DLT_C_HDLC = 228, 229, 276, 108, 104
 _ETHER_IP = {0x0800, 0x86DD}
 _VLAN = {0x8100, 0x88A8, 0x9100}
+
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_SHB, _IDB, _PB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
+_OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
 
 
 @dataclass
@@ -51,17 +59,95 @@ def strip_link(linktype: int, frame: bytes) -> bytes | None:
         return frame[20:]
     if linktype in (DLT_NULL, DLT_LOOP):
         return frame[4:] if len(frame) > 4 else None
+    if linktype == DLT_C_HDLC:
+        if len(frame) < 4 or struct.unpack_from("!H", frame, 2)[0] not in _ETHER_IP:
+            return None
+        return frame[4:]
     return None
 
 
-def _reader(f: BinaryIO) -> tuple[Iterator[tuple[float, bytes]], int]:
-    magic = f.read(4)
-    f.seek(0)
-    if magic == b"\x0a\x0d\x0d\x0a":
-        r = dpkt.pcapng.Reader(f)
-    else:
-        r = dpkt.pcap.Reader(f)
-    return iter(r), r.datalink()
+@dataclass
+class _Interface:
+    linktype: int
+    divisor: float = 1e6
+    offset: float = 0.0
+
+
+def _interface(body: bytes, order: str) -> _Interface:
+    """An Interface Description Block body: link type and timestamp options."""
+    iface = _Interface(struct.unpack_from(order + "H", body)[0])
+    off = 8
+    while off + 4 <= len(body):
+        code, length = struct.unpack_from(order + "HH", body, off)
+        value = body[off + 4:off + 4 + length]
+        if code == 0:
+            break
+        if code == _OPT_TSRESOL and length >= 1:
+            base = 2 if value[0] & 0x80 else 10
+            iface.divisor = float(base ** (value[0] & 0x7F))
+        elif code == _OPT_TSOFFSET and length == 8:
+            iface.offset = float(struct.unpack(order + "q", value)[0])
+        off += 4 + length + (-length % 4)
+    return iface
+
+
+def pcapng_frames(data: bytes) -> Iterator[tuple[int, float, bytes]]:
+    """(link type, timestamp, frame) of every packet block of a pcapng file's bytes.
+
+    Raises ValueError at the first damaged block, after yielding those before it.
+    """
+    order = "<"
+    ifaces: list[_Interface] = []
+    off, end = 0, len(data)
+    while off + 12 <= end:
+        kind = struct.unpack_from(order + "I", data, off)[0]
+        if kind == _SHB:  # a new section: its own byte order and interfaces
+            bom = data[off + 8:off + 12]
+            if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                raise ValueError(f"bad byte-order magic at offset {off}")
+            order = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            ifaces = []
+        length = struct.unpack_from(order + "I", data, off + 4)[0]
+        if length < 12 or length % 4 or off + length > end:
+            raise ValueError(f"bad block length {length} at offset {off}")
+        body = data[off + 8:off + length - 4]
+        off += length
+        if kind == _EPB and len(body) >= 20:
+            iface_id, high, low, caplen = struct.unpack_from(order + "IIII", body)
+            if iface_id >= len(ifaces):
+                raise ValueError(f"packet of undeclared interface {iface_id}")
+            iface = ifaces[iface_id]
+            yield iface.linktype, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
+        elif kind == _IDB and len(body) >= 8:
+            ifaces.append(_interface(body, order))
+        elif kind == _SPB and len(body) >= 4 and ifaces:
+            yield ifaces[0].linktype, 0.0, body[4:4 + struct.unpack_from(order + "I", body)[0]]
+        elif kind == _PB and len(body) >= 20:
+            iface_id, _drops, high, low, caplen = struct.unpack_from(order + "HHIII", body)
+            if iface_id >= len(ifaces):
+                raise ValueError(f"packet of undeclared interface {iface_id}")
+            iface = ifaces[iface_id]
+            yield iface.linktype, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
+    if off != end:
+        raise ValueError(f"{end - off} trailing bytes")
+
+
+def _pcap_frames(path: str | Path) -> Iterator[tuple[int, float, bytes]]:
+    with open(path, "rb") as f:
+        reader = dpkt.pcap.Reader(f)
+        linktype = reader.datalink()
+        for ts, frame in reader:
+            yield linktype, float(ts), frame
+
+
+def frames(path: str | Path) -> Iterator[tuple[int, float, bytes]]:
+    """(link type, timestamp, frame) for every packet of a pcap or pcapng file."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+        if magic == PCAPNG_MAGIC:
+            f.seek(0)
+            return pcapng_frames(f.read())
+    return _pcap_frames(path)
 
 
 def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[float, bytes]]:
@@ -71,28 +157,20 @@ def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[
     ``stats.error``, never raised past the packets already read.
     """
     stats = stats if stats is not None else ReadStats()
-    with open(path, "rb") as f:
-        try:
-            packets, linktype = _reader(f)
-        except (ValueError, dpkt.dpkt.Error, struct.error) as exc:
-            stats.error = f"not a capture file: {exc}"
-            return
-        stats.linktypes.add(linktype)
-        while True:
-            try:
-                ts, frame = next(packets)
-            except StopIteration:
-                return
-            except (ValueError, dpkt.dpkt.Error, struct.error, EOFError) as exc:
-                stats.error = f"stopped after {stats.packets} packets: {exc}"
-                return
+    try:
+        packets = frames(path)
+        for linktype, ts, frame in packets:
             stats.packets += 1
+            stats.linktypes.add(linktype)
             ip = strip_link(linktype, frame)
             if ip is None:
                 stats.skipped += 1
                 continue
             stats.ip_packets += 1
-            yield float(ts), ip
+            yield ts, ip
+    except (ValueError, dpkt.dpkt.Error, struct.error, EOFError) as exc:
+        what = "not a capture file" if stats.packets == 0 else f"stopped after {stats.packets} packets"
+        stats.error = f"{what}: {exc}"
 
 
 def write_ip(path: str | Path, packets: list[tuple[float, bytes]]) -> None:

@@ -1,0 +1,180 @@
+"""``testbed run | check | compare | classify | replay | clean | list``.
+
+Bad input is one line on stderr naming file, YAML path and line, exit code 2,
+and nothing started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from testbed.config.errors import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from testbed.config.scenario import load_scenario
+    from testbed.report import results
+    from testbed.report.progress import Progress
+    from testbed.run import check_expectations, run_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None:
+        scenario = replace(scenario, seed=args.seed)
+    if args.duration is not None:
+        scenario = replace(scenario, workload=replace(scenario.workload, duration_s=args.duration))
+    progress = Progress(enabled=not args.quiet)
+    out = results.output_dir(Path(args.out), scenario)
+    mode, extra = "sim", {"shaper": "model (simulation: link delay/jitter/loss drawn flow-level)"}
+    if args.emulate:
+        from testbed.emu.run import emulated_runner
+
+        with emulated_runner(scenario, out) as runner:
+            cells = run_scenario(scenario, progress.update, runner.run_cell)
+            mode, extra = "emu", runner.extra()
+    else:
+        cells = run_scenario(scenario, progress.update)
+    progress.done()
+    checks = check_expectations(scenario, cells)
+    doc = results.document(scenario, cells, checks, mode, extra)
+    results.write(out, doc, cells)
+    if not args.no_html:
+        from testbed.report.html import write_html
+
+        write_html(out, doc)
+    print(results.summary_text(scenario, cells, checks), end="")
+    print(f"\nresults: {out}/results.json" + ("" if args.no_html else f"  report: {out}/report.html"))
+    if args.check_expect and not all(k.ok for k in checks):
+        print(f"{sum(not k.ok for k in checks)} expectation(s) failed", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from testbed.config.check import check_paths
+
+    errors = 0
+    for path, error in check_paths(args.paths):
+        if error is None:
+            print(f"ok    {path}")
+        else:
+            errors += 1
+            print(error, file=sys.stderr)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from testbed.report.compare import compare_files
+
+    print(compare_files(Path(args.a), Path(args.b)), end="")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    from testbed.config.scenario import topology_options
+    from testbed.dpi.catalog import APPS
+    from testbed.dpi.signatures import default_signatures
+    from testbed.policy.load import available
+    from testbed.traffic.apps import PROFILES
+    from testbed.traffic.circumvention import STRATEGIES
+    from topologies import TOPOLOGIES
+
+    print("topologies:")
+    for name in TOPOLOGIES:
+        opts = ", ".join(f"{k}={v}" for k, v in topology_options(name).items())
+        print(f"  {name:16} {opts}")
+    print("policies:\n  " + "  ".join(available()))
+    print("traffic profiles:")
+    for p in PROFILES.values():
+        print(f"  {p.name:14} {p.category:5} {p.title}")
+    print("circumvention strategies:")
+    for s in STRATEGIES.values():
+        print(f"  {s.name:14} {s.description}")
+    print("signatures:\n  " + "  ".join(s.name for s in default_signatures()))
+    print("apps the DPI names:\n  " + "  ".join(f"{a}({c})" for a, c in APPS.items()))
+    return EXIT_OK
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from testbed.dpi.replay import classify_main
+
+    return classify_main(args)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from testbed.dpi.replay import replay_main
+
+    return replay_main(args)
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from testbed.emu.clean import clean
+
+    for line in clean():
+        print(line)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="testbed", description="VoIP-blocking DPI testbed")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario (simulation; --emulate for Mininet)")
+    run.add_argument("scenario")
+    run.add_argument("--emulate", action="store_true", help="real packets on Mininet + OVS + os-ken (root)")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--duration", type=float, help="override workload.duration_s (seconds)")
+    run.add_argument("--out", default="results", help="results root (default: results/)")
+    run.add_argument("--check-expect", action="store_true", help="exit 1 if an expect: entry fails")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--no-html", action="store_true", help="skip report.html and its plots")
+    run.set_defaults(func=_run)
+
+    check = sub.add_parser("check", help="validate scenarios and policies (no root, no network)")
+    check.add_argument("paths", nargs="*", help="files or folders (default: scenarios/ and policies/)")
+    check.set_defaults(func=_check)
+
+    compare = sub.add_parser("compare", help="compare two results.json")
+    compare.add_argument("a")
+    compare.add_argument("b")
+    compare.set_defaults(func=_compare)
+
+    classify = sub.add_parser("classify", help="per-flow DPI table of captures")
+    classify.add_argument("captures", nargs="+")
+    classify.add_argument("--json", action="store_true", help="JSON Lines, one object per flow")
+    classify.set_defaults(func=_classify)
+
+    replay = sub.add_parser("replay", help="what a policy would do to each flow of captures")
+    replay.add_argument("captures", nargs="+")
+    replay.add_argument("--policy", required=True, help="policy name or file")
+    replay.add_argument("--json", action="store_true", help="JSON Lines, one object per flow")
+    replay.set_defaults(func=_replay)
+
+    clean = sub.add_parser("clean", help="remove what an emulation left behind (ours only)")
+    clean.set_defaults(func=_clean)
+
+    lst = sub.add_parser("list", help="topologies, policies, apps, strategies, signatures")
+    lst.set_defaults(func=_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: Any = args.func(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""``testbed check``: validate scenario and policy files without root or network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from testbed.config.errors import ConfigError
+from testbed.config.schema import Ctx
+from testbed.config.yamlnodes import load_node, scalar_value
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _kind(path: Path, node: yaml.Node) -> str:
+    """'policy' or 'scenario', by folder, else by the keys at the top."""
+    if path.parent.name in ("policies", "scenarios"):
+        return "policy" if path.parent.name == "policies" else "scenario"
+    keys = {scalar_value(k) for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
+    return "policy" if "rules" in keys else "scenario"
+
+
+def check_file(path: Path, display: str) -> None:
+    """Raise ConfigError if the file is not a valid scenario or policy."""
+    from testbed.config.scenario import parse_scenario
+    from testbed.policy.load import parse_policy
+
+    node = load_node(path, display)
+    ctx = Ctx(display)
+    if _kind(path, node) == "policy":
+        parse_policy(node, ctx, display)
+    else:
+        parse_scenario(node, ctx, path.resolve().parent)
+
+
+def _files(paths: list[str]) -> Iterator[Path]:
+    if not paths:
+        paths = [str(ROOT / "scenarios"), str(ROOT / "policies")]
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(list(p.glob("*.yaml")) + list(p.glob("*.yml")))
+        else:
+            yield p
+
+
+def check_paths(paths: list[str]) -> Iterator[tuple[str, str | None]]:
+    """(display path, None or the one-line error) for every file named or found."""
+    for path in _files(paths):
+        try:
+            display = str(path.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            display = str(path)
+        try:
+            check_file(path, display)
+        except ConfigError as exc:
+            yield display, str(exc)
+        else:
+            yield display, None

@@ -1,0 +1,277 @@
+"""Scenario YAML → Scenario: topology, policies × circumventions, workload, expectations.
+
+Every reference is resolved here (policy files, topology names and options, app
+and strategy names), so a scenario that loads can run.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+from testbed.config.schema import Ctx, ListOf, MapOf, Number, Str, Struct, join, shown
+from testbed.config.yamlnodes import line_of, load_node, scalar_value
+from testbed.policy.load import available as available_policies
+from testbed.policy.load import load_policy, resolve
+from testbed.policy.model import NO_POLICY, Policy
+from testbed.traffic.apps import CALL_APPS, FLOW_APPS
+from testbed.traffic.circumvention import STRATEGIES
+
+METRICS = ("success_pct", "asr_pct", "ser_pct", "seer_pct", "median_mos", "median_pdd_ms",
+           "median_ttb_ms", "median_ttb_packets", "hit_pct", "collateral_pct", "adopters_pct",
+           "capacity_blocked_pct", "mean_loss_pct", "ott_success_pct", "operator_success_pct")
+
+
+@dataclass(frozen=True)
+class Holding:
+    distribution: str = "exponential"
+    mean_s: float = 120.0
+    sigma: float = 1.0       # lognormal only: the sigma of log(holding)
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int = 3
+    backoff_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class AppShare:
+    share: float
+
+
+@dataclass(frozen=True)
+class Workload:
+    duration_s: float
+    calls_per_hour: float
+    apps: dict[str, AppShare]
+    subscribers: int = 100
+    holding: Holding = Holding()
+    diurnal: tuple[float, ...] = ()
+    start_hour: float = 0.0
+    answer_probability: float = 0.9
+    ring_s: float = 6.0
+    setup_timeout_s: float = 10.0
+    max_call_loss_pct: float = 30.0
+    retry: Retry = Retry()
+    flows_per_hour: dict[str, float] = field(default_factory=dict)
+    variants: int = 16
+
+
+@dataclass(frozen=True)
+class Circumvention:
+    strategy: str = "none"
+    share: float = 1.0           # of subscribers willing to adopt it
+    after_failures: int = 0      # failed attempts before they switch (0: from the start)
+
+
+@dataclass(frozen=True)
+class TopologyRef:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Expect:
+    policy: str
+    circumvention: str
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    topology: TopologyRef
+    workload: Workload
+    policies: tuple[str, ...]
+    circumventions: dict[str, Circumvention]
+    description: str = ""
+    seed: int = 1
+    references: tuple[str, ...] = ()
+    expect: tuple[Expect, ...] = ()
+    source: str = ""
+    policy_objects: dict[str, Policy] = field(default_factory=dict, compare=False)
+
+
+def _check_workload(w: Workload, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
+    total = sum(a.share for a in w.apps.values())
+    ctx.check(abs(total - 1) < 1e-6, nodes.get("apps"), join(path, "apps"),
+              f"shares must sum to 1, got {total:g}")
+    if "diurnal" in nodes:
+        ctx.check(len(w.diurnal) == 24, nodes["diurnal"], join(path, "diurnal"),
+                  f"expected 24 hourly weights, got {len(w.diurnal)}")
+        ctx.check(sum(w.diurnal) > 0, nodes["diurnal"], join(path, "diurnal"), "weights are all zero")
+
+
+def _check_holding(h: Holding, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
+    ctx.check("sigma" not in nodes or h.distribution == "lognormal", nodes.get("sigma"),
+              join(path, "sigma"), "sigma applies to the lognormal distribution only")
+
+
+WORKLOAD = Struct(Workload, {
+    "duration_s": Number(0, 10 * 365 * 86400, lo_open=True),
+    "calls_per_hour": Number(0, 1e9),
+    "apps": MapOf(Struct(AppShare, {"share": Number(0, 1)}), key=Str(CALL_APPS, noun="app"), min_len=1),
+    "subscribers": Number(1, 10_000_000, integer=True),
+    "holding": Struct(Holding, {"distribution": Str(["exponential", "lognormal"], noun="distribution"),
+                                "mean_s": Number(0, 86400, lo_open=True), "sigma": Number(0, 5, lo_open=True)},
+                      check=_check_holding),
+    "diurnal": ListOf(Number(0, 1e6)),
+    "start_hour": Number(0, 24),
+    "answer_probability": Number(0, 1),
+    "ring_s": Number(0, 600),
+    "setup_timeout_s": Number(0, 600, lo_open=True),
+    "max_call_loss_pct": Number(0, 100),
+    "retry": Struct(Retry, {"max_attempts": Number(1, 100, integer=True), "backoff_s": Number(0, 86400)}),
+    "flows_per_hour": MapOf(Number(0, 1e9), key=Str(FLOW_APPS, noun="flow app")),
+    "variants": Number(0, 100_000, integer=True),
+}, check=_check_workload)
+
+CIRCUMVENTION = Struct(Circumvention, {
+    "strategy": Str(list(STRATEGIES), noun="strategy"),
+    "share": Number(0, 1),
+    "after_failures": Number(0, 1000, integer=True),
+})
+
+
+def topology_options(name: str) -> dict[str, Any]:
+    from topologies import TOPOLOGIES
+
+    params = inspect.signature(TOPOLOGIES[name].build).parameters
+    return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _topology_names() -> list[str]:
+    from topologies import TOPOLOGIES
+
+    return list(TOPOLOGIES)
+
+
+def _load_topology(node: yaml.Node, ctx: Ctx, path: str) -> TopologyRef:
+    """``topology: name`` or ``topology: {name: ..., params: {...}}``."""
+    if isinstance(node, yaml.ScalarNode):
+        return TopologyRef(Str(_topology_names, noun="topology").load(node, ctx, path))
+    ref = Struct(TopologyRef, {"name": Str(_topology_names, noun="topology"),
+                               "params": MapOf(Number())}).load(node, ctx, path)
+    options = topology_options(ref.name)
+    params_node = next(v for k, v in node.value if scalar_value(k) == "params") if ref.params else None
+    for key_node, value_node in (params_node.value if params_node is not None else []):
+        key = scalar_value(key_node)
+        where = join(join(path, "params"), key)
+        if key not in options:
+            raise ctx.error(key_node, where, f"unknown option '{key}' of topology {ref.name} – "
+                                             f"choose one of [{', '.join(options)}]")
+        default = options[key]
+        value = ref.params[key]
+        if isinstance(default, int) and not isinstance(value, int):
+            raise ctx.error(value_node, where, f"expected an integer, got {shown(value_node)}")
+        ctx.check(value >= 0, value_node, where, f"expected a number >= 0, got {shown(value_node)}")
+    return ref
+
+
+class _TopologySpec(Str):
+    what = "a topology name or {name, params}"
+
+    def load(self, node: yaml.Node, ctx: Ctx, path: str) -> Any:
+        return _load_topology(node, ctx, path)
+
+
+@dataclass(frozen=True)
+class _ExpectDoc:
+    policy: str
+    circumvention: str
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+
+EXPECT = Struct(_ExpectDoc, {"policy": Str(), "circumvention": Str(), "metric": Str(list(METRICS), noun="metric"),
+                             "min": Number(), "max": Number()})
+
+
+@dataclass(frozen=True)
+class _ScenarioDoc:
+    name: str
+    topology: TopologyRef
+    workload: Workload
+    policies: tuple[str, ...]
+    circumventions: dict[str, Circumvention] = field(default_factory=dict)
+    description: str = ""
+    seed: int = 1
+    references: tuple[str, ...] = ()
+    expect: tuple[_ExpectDoc, ...] = ()
+
+
+SCENARIO = Struct(_ScenarioDoc, {
+    "name": Str(),
+    "description": Str(non_empty=False),
+    "seed": Number(0, 2 ** 63, integer=True),
+    "references": ListOf(Str()),
+    "topology": _TopologySpec(),
+    "workload": WORKLOAD,
+    "policies": ListOf(Str(), min_len=1),
+    "circumventions": MapOf(CIRCUMVENTION),
+    "expect": ListOf(EXPECT),
+})
+
+
+def _value_node(node: yaml.Node, key: str) -> yaml.Node:
+    return next(v for k, v in node.value if scalar_value(k) == key)
+
+
+def parse_scenario(node: yaml.Node, ctx: Ctx, base: Path) -> Scenario:
+    doc = SCENARIO.load(node, ctx, "")
+    policies: dict[str, Policy] = {}
+    policies_node = _value_node(node, "policies")
+    for i, name in enumerate(doc.policies):
+        item = policies_node.value[i]
+        ctx.check(name not in policies, item, f"policies[{i}]", f"policy '{name}' is listed twice")
+        if name == "none" and not resolve(name).exists():
+            policies[name] = NO_POLICY
+            continue
+        path = resolve(name)
+        if not path.is_absolute() and not path.exists():
+            path = base / path
+        if not path.exists():
+            raise ctx.error(item, f"policies[{i}]", f"unknown policy '{name}' – choose one of "
+                                                    f"[{', '.join(available_policies())}] or give a file path")
+        policies[name] = load_policy(path, display=_display(path))
+    circumventions = dict(doc.circumventions) or {"none": Circumvention()}
+    expects = []
+    for i, e in enumerate(doc.expect):
+        item = _value_node(node, "expect").value[i]
+        where = f"expect[{i}]"
+        ctx.check(e.policy in policies, _value_node(item, "policy"), join(where, "policy"),
+                  f"policy '{e.policy}' is not in this scenario's policies [{', '.join(policies)}]")
+        ctx.check(e.circumvention in circumventions, _value_node(item, "circumvention"),
+                  join(where, "circumvention"), f"circumvention '{e.circumvention}' is not in this "
+                                                f"scenario's circumventions [{', '.join(circumventions)}]")
+        ctx.check(e.min is not None or e.max is not None, item, where, "give min, max or both")
+        expects.append(Expect(e.policy, e.circumvention, e.metric, e.min, e.max, line_of(item)))
+    return Scenario(doc.name, doc.topology, doc.workload, tuple(policies), circumventions,
+                    doc.description, doc.seed, doc.references, tuple(expects), ctx.file, policies)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load, validate and resolve a scenario file; ConfigError on anything wrong."""
+    name = _display(Path(path))
+    node = load_node(path, name)
+    return parse_scenario(node, Ctx(name), Path(path).resolve().parent)
+
+
+

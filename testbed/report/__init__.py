@@ -1,0 +1,1 @@
+"""Results out: terminal table, results.json + CSV, HTML with plots, progress."""

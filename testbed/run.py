@@ -1,0 +1,100 @@
+"""Run a scenario: every policy × circumvention cell through one network, then aggregate.
+
+Each cell gets the same seeds, so cells differ by their policy and strategy, not
+by luck (common random numbers).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from testbed.config.scenario import Expect, Scenario
+from testbed.metrics.summary import outcomes, per_app, summarize
+from testbed.workload.calls import CallWorkload
+from testbed.workload.records import CallRecord, FlowRecord
+
+# after the last arrival, calls still in progress run to their end (up to this long)
+DRAIN_S = 4 * 3600.0
+
+
+@dataclass
+class Cell:
+    policy: str
+    circumvention: str
+    summary: dict[str, Any]
+    per_app: dict[str, Any]
+    outcomes: dict[str, int]
+    calls: list[CallRecord] = field(repr=False)
+    flows: list[FlowRecord] = field(repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_topology(scenario: Scenario) -> Any:
+    from topologies import TOPOLOGIES
+
+    return TOPOLOGIES[scenario.topology.name](**scenario.topology.params)
+
+
+def run_cell(scenario: Scenario, policy_name: str, circ_name: str,
+             progress: Callable[[float], None] | None = None) -> Cell:
+    """Simulate one cell of the matrix."""
+    from testbed.sim.network import SimNetwork
+
+    env = simpy.Environment()
+    policy = scenario.policy_objects[policy_name]
+    network = SimNetwork(build_topology(scenario), policy, scenario.workload,
+                         random.Random(f"network:{scenario.seed}"), scenario.seed)
+    workload = CallWorkload(env, scenario.workload, network, random.Random(f"workload:{scenario.seed}"),
+                            network.subscriber_hosts(), scenario.circumventions[circ_name], progress)
+    env.process(workload.source())
+    env.run(until=scenario.workload.duration_s + DRAIN_S)
+    adopters = sum(s.strategy != "none" for s in workload.subscribers)
+    return Cell(policy_name, circ_name, summarize(workload.calls, workload.flows, len(workload.subscribers), adopters),
+                per_app(workload.calls, workload.flows), outcomes(workload.calls), workload.calls, workload.flows,
+                {"classifications": network.classifications})
+
+
+def cells_of(scenario: Scenario) -> list[tuple[str, str]]:
+    return [(p, c) for p in scenario.policies for c in scenario.circumventions]
+
+
+def run_scenario(scenario: Scenario, progress: Callable[[int, int, str, float], None] | None = None,
+                 runner: Callable[..., Cell] = run_cell) -> list[Cell]:
+    """All cells; ``progress(index, total, label, fraction)`` as they go."""
+    todo = cells_of(scenario)
+    out = []
+    for i, (policy, circ) in enumerate(todo):
+        label = f"{policy} × {circ}"
+        tick = (lambda f, i=i, label=label: progress(i, len(todo), label, f)) if progress else None
+        out.append(runner(scenario, policy, circ, tick))
+    return out
+
+
+@dataclass(frozen=True)
+class Checked:
+    expect: Expect
+    value: float | None
+    ok: bool
+
+    def __str__(self) -> str:
+        e = self.expect
+        bounds = " and ".join(b for b in (f">= {e.min:g}" if e.min is not None else "",
+                                          f"<= {e.max:g}" if e.max is not None else "") if b)
+        got = "n/a" if self.value is None else f"{self.value:g}"
+        return (f"{'ok  ' if self.ok else 'FAIL'} line {e.line}: {e.policy} × {e.circumvention}: "
+                f"{e.metric} = {got}, expected {bounds}")
+
+
+def check_expectations(scenario: Scenario, cells: list[Cell]) -> list[Checked]:
+    by_key = {(c.policy, c.circumvention): c for c in cells}
+    out = []
+    for e in scenario.expect:
+        value = by_key[(e.policy, e.circumvention)].summary.get(e.metric)
+        ok = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
+        out.append(Checked(e, value, ok))
+    return out

@@ -1,0 +1,1 @@
+"""SimPy call workloads: subscribers, arrivals, holding times, retries, circumvention adoption."""

@@ -1,0 +1,151 @@
+"""The call workload as SimPy processes: plain generators, one seeded Random per run.
+
+``source`` starts everything: Poisson call arrivals (thinned by the diurnal
+profile), each a ``call_intent`` that places attempts through the network,
+retries after a back-off, and may switch its subscriber to a circumvention
+strategy after enough failures; plus Poisson arrivals of non-VoIP flows.
+No network code here: a ``Network`` places the calls.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import simpy
+
+from testbed.config.scenario import Circumvention
+from testbed.config.scenario import Workload as WorkloadSpec
+from testbed.workload.records import COMPLETED, NO_ANSWER, CallRecord, FlowRecord
+
+
+@dataclass
+class Subscriber:
+    ident: int
+    host: str
+    operator: str
+    adopter: bool            # would switch to the circumvention strategy
+    strategy: str = "none"
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    call_id: int
+    intent_id: int
+    attempt: int
+    subscriber: Subscriber
+    app: str
+    strategy: str
+    holding_s: float
+
+
+class Network(Protocol):
+    """Where calls and flows go: ``testbed.sim`` or ``testbed.emu``."""
+
+    def call(self, env: simpy.Environment, attempt: Attempt) -> Generator[Any, Any, CallRecord]: ...
+
+    def flow(self, env: simpy.Environment, subscriber: Subscriber, app: str) -> FlowRecord: ...
+
+
+class CallWorkload:
+    """One run of the workload against one network; records go to ``calls``/``flows``."""
+
+    def __init__(self, env: simpy.Environment, spec: WorkloadSpec, network: Network, rng: random.Random,
+                 hosts: list[tuple[str, str]], circumvention: Circumvention,
+                 progress: Callable[[float], None] | None = None) -> None:
+        self.env, self.spec, self.network, self.rng = env, spec, network, rng
+        self.calls: list[CallRecord] = []
+        self.flows: list[FlowRecord] = []
+        self.progress = progress
+        self._next_call = self._next_intent = 0
+        self.apps = list(spec.apps)
+        self.app_weights = [spec.apps[a].share for a in self.apps]
+        self.subscribers = []
+        for i in range(spec.subscribers):
+            host, operator = hosts[i % len(hosts)]
+            adopter = circumvention.strategy != "none" and rng.random() < circumvention.share
+            sub = Subscriber(i, host, operator, adopter)
+            if adopter and circumvention.after_failures == 0:
+                sub.strategy = circumvention.strategy
+            self.subscribers.append(sub)
+        self.circumvention = circumvention
+        weights = spec.diurnal or (1.0,)
+        self._diurnal = [w / max(weights) for w in weights]
+
+    def _rate_factor(self, t: float) -> float:
+        if len(self._diurnal) == 1:
+            return 1.0
+        hour = int((self.spec.start_hour + t / 3600) % 24)
+        return self._diurnal[hour]
+
+    def _poisson(self, per_hour: float, arrive: Callable[[], None]) -> Generator[Any, Any, None]:
+        """Poisson arrivals at the peak rate, thinned to the diurnal profile, until the end."""
+        if per_hour <= 0:
+            return
+        peak = per_hour / 3600 / (sum(self._diurnal) / len(self._diurnal))
+        env, rng, end = self.env, self.rng, self.spec.duration_s
+        while True:
+            gap = rng.expovariate(peak)
+            if env.now + gap >= end:
+                return
+            yield env.timeout(gap)
+            factor = self._rate_factor(env.now)
+            if factor >= 1.0 or rng.random() < factor:
+                arrive()
+
+    def source(self) -> Generator[Any, Any, None]:
+        """Start the call and flow sources, and a progress ticker."""
+        env = self.env
+        env.process(self._poisson(self.spec.calls_per_hour, self._new_call))
+        for app, per_hour in self.spec.flows_per_hour.items():
+            env.process(self._poisson(per_hour, lambda app=app: self._new_flow(app)))
+        if self.progress is not None:
+            env.process(self._ticker())
+        yield env.timeout(0)
+
+    def _new_call(self) -> None:
+        rng, subs = self.rng, self.subscribers
+        sub = subs[rng.randrange(len(subs))]
+        app = rng.choices(self.apps, self.app_weights)[0] if len(self.apps) > 1 else self.apps[0]
+        self._next_intent += 1
+        self.env.process(self.call_intent(self._next_intent, sub, app))
+
+    def _new_flow(self, app: str) -> None:
+        sub = self.subscribers[self.rng.randrange(len(self.subscribers))]
+        self.flows.append(self.network.flow(self.env, sub, app))
+
+    def holding(self) -> float:
+        h = self.spec.holding
+        if h.distribution == "lognormal":  # mean = exp(mu + sigma²/2)
+            return self.rng.lognormvariate(math.log(h.mean_s) - h.sigma ** 2 / 2, h.sigma)
+        return self.rng.expovariate(1.0 / h.mean_s)
+
+    def call_intent(self, intent_id: int, sub: Subscriber, app: str) -> Generator[Any, Any, None]:
+        """Place a call; retry failures after a back-off; maybe switch to circumvention."""
+        spec, circ = self.spec, self.circumvention
+        holding = self.holding()
+        for attempt in range(1, spec.retry.max_attempts + 1):
+            self._next_call += 1
+            record = yield from self.network.call(
+                self.env, Attempt(self._next_call, intent_id, attempt, sub, app, sub.strategy, holding))
+            self.calls.append(record)
+            if record.outcome in (COMPLETED, NO_ANSWER):
+                return
+            sub.failures += 1
+            if sub.adopter and sub.strategy == "none" and sub.failures >= circ.after_failures:
+                sub.strategy = circ.strategy
+            if attempt < spec.retry.max_attempts:
+                yield self.env.timeout(spec.retry.backoff_s)
+
+    def _ticker(self) -> Generator[Any, Any, None]:
+        step = self.spec.duration_s / 100
+        while self.env.now < self.spec.duration_s:
+            assert self.progress is not None
+            self.progress(self.env.now / self.spec.duration_s)
+            yield self.env.timeout(step)
+        self.progress(1.0)
+

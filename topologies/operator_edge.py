@@ -1,0 +1,54 @@
+"""An operator's edge: subscribers → access → DPI → core → internet with app servers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from testbed.topo import Topo
+from topologies.servers import INTERNET_SERVERS
+
+OPERATOR_NAMES = ("iam", "meditel", "inwi")  # the three Moroccan operators of 2016
+
+
+class OperatorEdge(Topo):
+    """One or more operators sharing one internet switch.
+
+    Options:
+        operators: how many operators (1-3), each with its own access, DPI and core switch.
+        subscribers: subscriber hosts per operator.
+        access_bw: Mbit/s of each subscriber's access link.
+        access_delay_ms, access_jitter_ms, access_loss_pct: the radio access link.
+        transit_delay_ms: core → internet (international transit).
+        relay_capacity: concurrent calls each app relay carries (0: unlimited).
+    """
+
+    def build(self, operators: int = 1, subscribers: int = 4, access_bw: float = 20,  # type: ignore[override]
+              access_delay_ms: float = 15, access_jitter_ms: float = 3, access_loss_pct: float = 0.2,
+              transit_delay_ms: float = 20, relay_capacity: int = 0, **_: Any) -> None:
+        internet = self.addSwitch("tbnet0", role="internet", dpid="%016x" % 0xF0)
+        for name, ip, serves in INTERNET_SERVERS:
+            host = self.addHost(name, ip=ip, role="server", serves=serves, capacity=relay_capacity)
+            self.addLink(host, internet, bw=1000, delay="1ms")
+        for op in range(1, operators + 1):
+            label = OPERATOR_NAMES[op - 1]
+            access = self.addSwitch(f"tbacc{op}", role="access", operator=label, dpid="%016x" % (0x10 * op + 1))
+            dpi = self.addSwitch(f"tbdpi{op}", role="dpi", operator=label, dpid="%016x" % (0x10 * op + 2))
+            core = self.addSwitch(f"tbcore{op}", role="core", operator=label, dpid="%016x" % (0x10 * op + 3))
+            self.addLink(access, dpi, bw=1000, delay="1ms")
+            self.addLink(dpi, core, bw=1000, delay="1ms")
+            self.addLink(core, internet, bw=1000, delay=f"{transit_delay_ms}ms", jitter="1ms")
+            sip = self.addHost(f"tb{op}sip", ip=f"10.{op}0.255.5/16", role="server", operator=label,
+                               serves=("sip",), capacity=relay_capacity)
+            self.addLink(sip, core, bw=1000, delay="1ms")
+            for i in range(1, subscribers + 1):
+                sub = self.addHost(f"tb{op}s{i}", ip=f"10.{op}0.{i // 250}.{i % 250 + 2}/16",
+                                   role="subscriber", operator=label)
+                self.addLink(sub, access, bw=access_bw, delay=f"{access_delay_ms}ms",
+                             jitter=f"{access_jitter_ms}ms", loss=access_loss_pct)
+
+
+class ThreeOperators(OperatorEdge):
+    """The seed's three operators side by side, each with its own DPI switch and policy."""
+
+    def build(self, operators: int = 3, **params: Any) -> None:  # type: ignore[override]
+        super().build(operators=operators, **params)
