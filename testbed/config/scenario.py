@@ -101,7 +101,7 @@ class Scenario:
     policy_objects: dict[str, Policy] = field(default_factory=dict, compare=False)
 
 
-def _check_workload(w: Workload, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
+def _check_workload(w: Workload, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
     total = sum(a.share for a in w.apps.values())
     ctx.check(abs(total - 1) < 1e-6, nodes.get("apps"), join(path, "apps"),
               f"shares must sum to 1, got {total:g}")
@@ -111,7 +111,7 @@ def _check_workload(w: Workload, nodes: dict[str, yaml.Node], ctx: Ctx, path: st
         ctx.check(sum(w.diurnal) > 0, nodes["diurnal"], join(path, "diurnal"), "weights are all zero")
 
 
-def _check_holding(h: Holding, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
+def _check_holding(h: Holding, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
     ctx.check("sigma" not in nodes or h.distribution == "lognormal", nodes.get("sigma"),
               join(path, "sigma"), "sigma applies to the lognormal distribution only")
 

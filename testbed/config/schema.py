@@ -210,12 +210,12 @@ class MapOf(Spec):
 class Struct(Spec):
     """A mapping with declared keys, built into the frozen dataclass ``cls``.
 
-    ``check(obj, nodes, ctx, path)`` runs domain checks after the fields load;
+    ``check(obj, node, nodes, ctx, path)`` runs domain checks after the fields load;
     ``nodes`` maps each present key to its value node, for the line of an error.
     """
 
     def __init__(self, cls: type, fields: Mapping[str, Spec],
-                 check: Callable[[Any, dict[str, yaml.Node], Ctx, str], None] | None = None,
+                 check: Callable[[Any, yaml.Node, dict[str, yaml.Node], Ctx, str], None] | None = None,
                  what: str = "a mapping") -> None:
         self.cls, self.fields, self.check = cls, dict(fields), check
         self.what = what
@@ -241,7 +241,7 @@ class Struct(Spec):
                 raise ctx.error(node, path, f"missing required key '{name}'")
         obj = self.cls(**values)
         if self.check is not None:
-            self.check(obj, nodes, ctx, path)
+            self.check(obj, node, nodes, ctx, path)
         return obj
 
 

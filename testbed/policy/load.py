@@ -52,10 +52,8 @@ PORTS = ListOf(Convert(_port_range, "a port or a range like '5060-5070'"), min_l
 NETS = ListOf(Convert(_network, "an IP address or prefix like '10.0.0.0/8'"), min_len=1, scalar_ok=True)
 
 
-def _check_match(m: Match, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
-    ctx.check(any(getattr(m, f) for f in ("l4", "src", "dst", "hosts", "src_ports", "dst_ports",
-                                            "ports", "apps", "categories", "behaviour", "sni")),
-              None if not nodes else next(iter(nodes.values())), path, "a match needs at least one field")
+def _check_match(m: Match, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
+    ctx.check(bool(nodes), node, path, "a match needs at least one field")
     if (m.src_ports or m.dst_ports or m.ports) and m.l4 is None:
         key = next(k for k in ("src_ports", "dst_ports", "ports") if k in nodes)
         raise ctx.error(nodes[key], join(path, key), "port matches need 'l4: udp' or 'l4: tcp'")
@@ -124,12 +122,12 @@ class _PolicyDoc:
     references: tuple[str, ...] = ()
 
 
-def _check_policy(doc: _PolicyDoc, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
+def _check_policy(doc: _PolicyDoc, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
     names: dict[str, int] = {}
     for i, rule in enumerate(doc.rules):
         if rule.name:
-            rule_node = nodes["rules"].value[i]
-            ctx.check(rule.name not in names, rule_node, join(join("rules", i), "name"),
+            name_node = next(v for k, v in nodes["rules"].value[i].value if k.value == "name")
+            ctx.check(rule.name not in names, name_node, join(join("rules", i), "name"),
                       f"duplicate rule name '{rule.name}' (also rules[{names.get(rule.name)}])")
             names[rule.name] = i
 
