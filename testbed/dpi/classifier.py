@@ -146,7 +146,8 @@ class Classifier:
         if flow.verdict is not None:
             return flow.verdict  # type: ignore[no-any-return]
         if new:
-            self._open(flow, ts)
+            flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
+            flow.sigs = tuple(s for s in self._sigs.get(flow.proto, ()) if s.applies(flow))
         if d.payload and not flow.app_final:
             pkt = Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags)
             for sig in flow.sigs:
@@ -157,29 +158,30 @@ class Classifier:
                         if flow.proto == UDP and flow.app in CALL_APPS:
                             self._remember(flow, ts)
                         break
+        if new and not flow.app_final and flow.proto == UDP and len(self.endpoints):
+            self._recall(flow, ts)
         if self._track_media and d.proto == UDP:
             if flow.media is None:
                 flow.media = MediaTracker()
             flow.media.add(len(d.payload), ts, direction)
         return self._decide(flow, ts)
 
-    def _open(self, flow: Flow, ts: float) -> None:
-        """A new flow: the rules its header allows, its signatures, and what its endpoints carried."""
-        flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
-        flow.sigs = tuple(s for s in self._sigs.get(flow.proto, ()) if s.applies(flow))
-        if flow.proto != UDP or not len(self.endpoints):
-            return
+    def _remember(self, flow: Flow, ts: float) -> None:
+        """A call app is known: its endpoints keep it for the call's next flows."""
+        assert flow.app is not None
+        client, server = (flow.client, flow.cport), (flow.server, flow.sport)
+        self.endpoints.remember(client, flow.app, f"{flow.app_why} of its flow with {endpoint_text(server)}", ts)
+        self.endpoints.remember(server, flow.app, f"{flow.app_why} of its flow with {endpoint_text(client)}", ts)
+
+    def _recall(self, flow: Flow, ts: float) -> None:
+        """A new UDP flow from an endpoint that carried a call: the same call (endpoints.py)."""
         for endpoint in ((flow.client, flow.cport), (flow.server, flow.sport)):
             known = self.endpoints.recall(endpoint, ts)
             if known is not None:
-                flow.label(known.app, f"{endpoint_text(endpoint)} carried a {known.app} flow "
-                                      f"({known.why}) in packet {flow.packets}", True)
+                flow.label(known.app, f"packet {flow.packets} from {endpoint_text(endpoint)}, which carried "
+                                      f"{known.app} before ({known.why})", True)
+                self.endpoints.remember(endpoint, known.app, known.why, ts)  # the call goes on
                 return
-
-    def _remember(self, flow: Flow, ts: float) -> None:
-        assert flow.app is not None
-        for endpoint in ((flow.client, flow.cport), (flow.server, flow.sport)):
-            self.endpoints.remember(endpoint, flow.app, flow.app_why.split(" in packet")[0], ts)
 
     def flush(self) -> list[Verdict]:
         """Settle every undecided flow as if its window had ended (end of a capture or opening)."""
@@ -219,7 +221,9 @@ class Classifier:
             flow.app_packet = flow.packets
         seen = f"{flow.app_why} → {app}" if app else ""
         if rule is None:
-            why = f"{seen}; no rule matches" if seen else f"nothing recognised in {flow.packets} packet(s); no rule matches"
+            why = seen or f"nothing recognised in {flow.packets} packet(s)"
+            if self.policy.rules:
+                why += "; no rule matches"
             action = _ALLOW
         else:
             if not rule.match.needs_payload:

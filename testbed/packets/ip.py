@@ -90,10 +90,14 @@ class Decoded:
 _IPV6_EXT = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, AH
 
 
-def parse_ip(data: bytes) -> Decoded | None:
+IPIP, IPV6_IN_IP = 4, 41  # IP-in-IP (RFC 2003) and 6in4/IPv6 tunnels (RFC 4213)
+
+
+def parse_ip(data: bytes, depth: int = 0) -> Decoded | None:
     """Decode an IPv4/IPv6 packet with UDP or TCP; None for anything else or truncated.
 
-    Non-first IPv4 fragments have no L4 header and are skipped.
+    Non-first IPv4 fragments have no L4 header and are skipped. IP-in-IP and
+    IPv6-in-IP tunnels (4in6, 6in4) are opened: the inner packet is the flow.
     """
     n = len(data)
     if n < 20:
@@ -141,4 +145,6 @@ def parse_ip(data: bytes) -> Decoded | None:
         if doff < 20:
             return None
         return Decoded(src, dst, proto, sport, dport, data[off + doff:end], data[off + 13], n)
+    if (proto == IPIP or proto == IPV6_IN_IP) and depth < 2:
+        return parse_ip(data[off:end], depth + 1)
     return None

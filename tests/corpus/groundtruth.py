@@ -8,6 +8,7 @@ that decided it counts from the labelled flow's first packet.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -79,12 +80,20 @@ class Outcome:
         return None
 
 
+def _canonical(ip: str) -> str:
+    """The address as we print it (nDPI writes some IPv6 addresses in other forms)."""
+    try:
+        return ipaddress.ip_address(ip).compressed
+    except ValueError:
+        return ip  # nDPI printed a few IPv6 addresses wrongly ('...::19::'): they match nothing
+
+
 @cache
 def labels() -> tuple[Label, ...]:
     with open(LABELS, encoding="utf-8") as f:
         raw = [json.loads(line) for line in f if line.strip()]
-    return tuple(Label(r["pcap"], r["l4"], r["a_ip"], r["a_port"], r["b_ip"], r["b_port"], r["ndpi"],
-                       r["category"], r["ndpi_packets"]) for r in raw)
+    return tuple(Label(r["pcap"], r["l4"], _canonical(r["a_ip"]), r["a_port"], _canonical(r["b_ip"]),
+                       r["b_port"], r["ndpi"], r["category"], r["ndpi_packets"]) for r in raw)
 
 
 def captures() -> list[Path]:

@@ -1,34 +1,89 @@
-"""STUN/TURN (RFC 5389/5766) and the apps that reveal themselves in it.
+"""STUN/TURN (RFC 5389/5766/8489) and the apps that reveal themselves in it.
 
-WhatsApp calls use TURN Allocate with its own attributes 0x4000-0x4007 (and
-non-standard message types 0x0800-0x0805); Skype/Teams send Microsoft attributes
-0x8054-0x8070; Google Meet/Duo send GOOG-NETWORK-INFO 0xC057.
+A valid STUN message alone names no app (``STUN``, not final): every WebRTC
+page, game and VPN client uses it. The app shows in what it adds:
+- WhatsApp: TURN Allocate with its own attributes 0x4000-0x4007 and its own
+  message types 0x0800-0x0805 (nDPI stun.c; seen in every WhatsApp call capture).
+- Skype/Teams: Microsoft attributes of [MS-ICE2] (0x8054 CANDIDATE-IDENTIFIER,
+  0x8070 IMPLEMENTATION-VERSION) and [MS-TURN] (0x8008 MS-VERSION, 0x8050
+  MS-SEQUENCE-NUMBER, 0x8055 MS-SERVICE-QUALITY, 0x8090-0x8095 bandwidth management).
+- Google, Facebook/Messenger, Signal, Viber: the REALM of their TURN servers.
+- libwebrtc (Chrome, Meet, Duo, Messenger...): 0xC057 GOOG-NETWORK-INFO in ICE checks.
 """
 
 from __future__ import annotations
+
+import struct
 
 from testbed.dpi.flow import Flow
 from testbed.dpi.signature import Detection, Pkt, Signature
 from testbed.packets import stun
 from testbed.packets.ip import TCP, UDP
 
-WHATSAPP_ATTRS = range(0x4000, 0x4008)
-WHATSAPP_TYPES = {0x0800, 0x0801, 0x0802, 0x0804, 0x0805}
-MICROSOFT_ATTRS = range(0x8054, 0x8071)
+WHATSAPP_ATTRS = frozenset(range(0x4000, 0x4008))
+WHATSAPP_TYPES = frozenset(range(0x0800, 0x0806))
+MICROSOFT_ATTRS = frozenset({0x8008, 0x8050, 0x8054, 0x8055, 0x8070} | set(range(0x8090, 0x8096)))
+GOOGLE_ATTRS = frozenset({0xFF03, 0xFF04})  # Google's legacy ICE attributes (nDPI: Hangout/Duo)
+
+# REALM suffix of a TURN server → app (RFC 5389 §15.7: the realm names the server's domain)
+REALMS = (
+    ("google.com", "GoogleCall"),
+    ("facebook", "FacebookVoip"),    # turner.facebook, *.facebook.com
+    ("whispersystems.org", "SignalVoip"),
+    ("signal.org", "SignalVoip"),
+    ("viber.com", "ViberVoip"),
+    ("whatsapp", "WhatsAppCall"),
+)
+
+# STUN/TURN methods of RFC 5389/5766/6062 (binding, allocate, refresh, send, data,
+# create-permission, channel-bind, connect, connection-bind, connection-attempt)
+METHODS = frozenset({1, 3, 4, 6, 7, 8, 9, 10, 11, 12})
+
+
+def _realm_app(realm: bytes) -> str | None:
+    text = realm.decode("ascii", "replace").lower()
+    for part, app in REALMS:
+        if part in text:
+            return app
+    return None
 
 
 def app_of(msg: stun.StunMessage) -> tuple[str, str] | None:
     """(app, reason) when a message carries an app's fingerprint."""
     if msg.msg_type in WHATSAPP_TYPES:
         return "WhatsAppCall", f"STUN message type 0x{msg.msg_type:04x}"
-    for kind, _ in msg.attributes:
+    for kind, value in msg.attributes:
         if kind in WHATSAPP_ATTRS:
             return "WhatsAppCall", f"STUN attribute 0x{kind:04x}"
         if kind in MICROSOFT_ATTRS:
-            return "Skype_TeamsCall", f"STUN attribute 0x{kind:04x} (Microsoft)"
+            return "Skype_TeamsCall", f"STUN attribute 0x{kind:04x} (Microsoft MS-ICE2/MS-TURN)"
+        if kind in GOOGLE_ATTRS:
+            return "GoogleCall", f"STUN attribute 0x{kind:04x} (Google)"
+        if kind == stun.REALM:
+            app = _realm_app(value)
+            if app is not None:
+                return app, f"STUN REALM '{value.decode('ascii', 'replace')}'"
+    for kind, _ in msg.attributes:
         if kind == stun.GOOG_NETWORK_INFO:
-            return "GoogleCall", "STUN attribute 0xc057 (GOOG-NETWORK-INFO)"
+            return "WebRTC", "STUN attribute 0xc057 GOOG-NETWORK-INFO (libwebrtc ICE check)"
     return None
+
+
+def parse_stun(payload: bytes, proto: int) -> stun.StunMessage | None:
+    """A STUN message as UDP carries it, or TCP with or without RFC 4571 framing."""
+    if len(payload) < 20:
+        return None
+    msg = stun.parse(payload)
+    if msg is None and proto == TCP and len(payload) >= 22 \
+            and struct.unpack_from("!H", payload)[0] == len(payload) - 2:
+        msg = stun.parse(payload[2:])
+    if msg is None:
+        return None
+    if msg.msg_type in WHATSAPP_TYPES:
+        return msg
+    if msg.method not in METHODS or not msg.cookie and msg.method != 1:
+        return None  # classic RFC 3489 STUN (no magic cookie) had only Binding
+    return msg
 
 
 class Stun(Signature):
@@ -36,14 +91,14 @@ class Stun(Signature):
     protos = frozenset({UDP, TCP})
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
-        payload = pkt.payload
-        if pkt.proto == TCP and len(payload) >= 22:  # RFC 4571 framing over TCP
-            payload = payload[2:]
-        msg = stun.parse(payload)
-        if msg is None or not msg.cookie and msg.msg_type not in WHATSAPP_TYPES:
+        msg = parse_stun(pkt.payload, pkt.proto)
+        if msg is None:
             return None
         found = app_of(msg)
         if found is not None:
             app, reason = found
             return Detection(app, f"{reason} in packet {pkt.index}")
-        return Detection("STUN", f"STUN message 0x{msg.msg_type:04x} in packet {pkt.index}", final=False)
+        if "STUN" in flow.labels:
+            return None
+        kind = "classic STUN" if not msg.cookie else "STUN"
+        return Detection("STUN", f"{kind} message 0x{msg.msg_type:04x} in packet {pkt.index}", final=False)

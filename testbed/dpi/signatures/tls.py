@@ -7,7 +7,14 @@ from testbed.dpi.signature import Detection, Pkt, Signature
 from testbed.packets import tls
 from testbed.packets.ip import TCP
 
-APP_DOMAINS = {"whatsapp.net": "WhatsApp", "whatsapp.com": "WhatsApp"}
+# Server names that give the app away (the apps' own domains)
+APP_DOMAINS = {
+    "whatsapp.net": "WhatsApp", "whatsapp.com": "WhatsApp",
+    "viber.com": "ViberChat",
+    "telegram.org": "Telegram", "telegram.me": "Telegram", "t.me": "Telegram",
+    "signal.org": "Signal",
+    "fuze.com": "Fuze",
+}
 
 
 class Tls(Signature):
