@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import ip_address
 
+from testbed.dpi.behaviour import HORIZON as MEDIA_HORIZON
 from testbed.dpi.behaviour import MediaTracker
 from testbed.dpi.catalog import CALL_APPS, category_of
 from testbed.dpi.endpoints import EndpointMemory, endpoint_text
@@ -71,10 +72,11 @@ def header_matches(m: Match, flow: Flow) -> bool:
     return True
 
 
-def payload_status(m: Match, flow: Flow, done: bool) -> bool | None:
+def payload_status(m: Match, flow: Flow, done: bool, media_done: bool | None = None) -> bool | None:
     """Does the payload part hold: True, False, or None (not known yet)?
 
-    ``done``: nothing more will be learned (window over or app final).
+    ``done``: the signatures' window is over; ``media_done``: the behavioural
+    detector's (longer) horizon too — it needs packets from both ways (default: ``done``).
     """
     if m.apps and not any(app in m.apps for app in flow.labels):
         if done or flow.app_final:
@@ -85,7 +87,8 @@ def payload_status(m: Match, flow: Flow, done: bool) -> bool | None:
             return False
         return None
     if m.behaviour is not None and not (flow.media is not None and flow.media.detected):
-        if done or flow.proto != UDP or (flow.media is not None and flow.media.ruled_out):
+        if (done if media_done is None else media_done) or flow.proto != UDP \
+                or (flow.media is not None and flow.media.ruled_out):
             return False
         return None
     if m.sni and not (flow.sni and any(flow.sni == s or flow.sni.endswith("." + s) for s in m.sni)):
@@ -163,7 +166,7 @@ class Classifier:
         if self._track_media and d.proto == UDP:
             if flow.media is None:
                 flow.media = MediaTracker()
-            flow.media.add(len(d.payload), ts, direction)
+            flow.media.add(d.payload, ts, direction)
         return self._decide(flow, ts)
 
     def _remember(self, flow: Flow, ts: float) -> None:
@@ -202,9 +205,10 @@ class Classifier:
         return verdict
 
     def _decide(self, flow: Flow, ts: float, done: bool = False) -> Verdict | None:
+        media_done = done or flow.packets >= max(self.window, MEDIA_HORIZON)
         done = done or flow.packets >= self.window
         for rule in flow.candidates:
-            status = payload_status(rule.match, flow, done)
+            status = payload_status(rule.match, flow, done, media_done)
             if status is None:
                 return None
             if status:

@@ -119,7 +119,7 @@ def _print(results: Iterable[CaptureResult], as_json: bool, with_policy: bool, o
     for result in results:
         if as_json:
             for row in result.rows:
-                out.write(json.dumps(asdict(row)) + "\n")
+                out.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
         else:
             print(f"{result.path}: {len(result.rows)} flows, {result.stats.ip_packets} IP packets"
                   + (f" ({result.stats.skipped} not IP)" if result.stats.skipped else ""), file=out)
