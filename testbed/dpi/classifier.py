@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from ipaddress import ip_address
+from functools import lru_cache
 
 from testbed.dpi.behaviour import HORIZON as MEDIA_HORIZON
 from testbed.dpi.behaviour import MediaTracker
@@ -46,9 +46,16 @@ def _in_ports(port: int, ranges: tuple[tuple[int, int], ...]) -> bool:
     return any(lo <= port <= hi for lo, hi in ranges)
 
 
+@lru_cache(maxsize=256)
+def _compiled(nets: tuple) -> tuple[tuple[int, int, int], ...]:
+    """(address length, network, mask) as integers: matching costs no ipaddress objects."""
+    return tuple((4 if net.version == 4 else 16, int(net.network_address), int(net.netmask)) for net in nets)
+
+
 def _in_nets(raw: bytes, nets: tuple) -> bool:
-    addr = ip_address(raw)
-    return any(addr.version == net.version and addr in net for net in nets)
+    value = int.from_bytes(raw, "big")
+    size = len(raw)
+    return any(size == length and value & mask == network for length, network, mask in _compiled(nets))
 
 
 def header_matches(m: Match, flow: Flow) -> bool:

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from testbed.dpi.flow import Flow
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pkt:
-    """One packet as a signature sees it. ``index`` counts both directions, from 1."""
+    """One packet as a signature sees it. ``index`` counts both directions, from 1.
+
+    Not frozen: built once per inspected packet, and frozen dataclasses are slow to build.
+    """
 
     payload: bytes
     direction: int       # flow.UP (client → server) or flow.DOWN

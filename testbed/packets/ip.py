@@ -20,6 +20,7 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _UDP = struct.Struct("!HHHH")
 _TCP = struct.Struct("!HHIIBBHHH")
 _PORTS = struct.Struct("!HH")
+_V4HEAD = struct.Struct("!BxHxxHxB2x4s4s")  # version/IHL, total length, flags/offset, protocol, addresses
 
 
 def checksum(data: bytes) -> int:
@@ -73,9 +74,12 @@ def ip(src: bytes, dst: bytes, proto: int, l4: bytes, ttl: int = 64, ident: int 
     return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + l4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decoded:
-    """The fields of one IP packet the DPI needs; ``payload`` is the L4 payload."""
+    """The fields of one IP packet the DPI needs; ``payload`` is the L4 payload.
+
+    Not frozen: a frozen dataclass costs 2 µs more to build, once per packet.
+    """
 
     src: bytes
     dst: bytes
@@ -104,15 +108,11 @@ def parse_ip(data: bytes, depth: int = 0) -> Decoded | None:
         return None
     version = data[0] >> 4
     if version == 4:
-        ihl = (data[0] & 0x0F) * 4
-        if ihl < 20 or n < ihl:
+        ver_ihl, total, frag, proto, src, dst = _V4HEAD.unpack_from(data)
+        ihl = (ver_ihl & 0x0F) * 4
+        if ihl < 20 or n < ihl or frag & 0x1FFF:
             return None
-        if struct.unpack_from("!H", data, 6)[0] & 0x1FFF:
-            return None
-        proto = data[9]
-        src, dst = data[12:16], data[16:20]
-        total = struct.unpack_from("!H", data, 2)[0]
-        end = min(n, total) if total >= ihl else n
+        end = (total if total < n else n) if total >= ihl else n
         off = ihl
     elif version == 6:
         if n < 40:
