@@ -6,15 +6,17 @@ by luck (common random numbers).
 
 from __future__ import annotations
 
+import gc
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import simpy
 
 from testbed.config.scenario import Expect, Scenario
-from testbed.metrics.summary import outcomes, per_app, summarize
+from testbed.metrics.summary import aggregate, outcomes
 from testbed.workload.calls import CallWorkload
 from testbed.workload.records import CallRecord, FlowRecord
 
@@ -32,6 +34,19 @@ class Cell:
     calls: list[CallRecord] = field(repr=False)
     flows: list[FlowRecord] = field(repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run with rare cyclic-GC passes: a long run keeps millions of records alive, and each
+    full pass would walk them all. Our records and SimPy's events are freed by reference
+    counting; the collector is only for cycles."""
+    before = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def build_topology(scenario: Scenario) -> Any:
@@ -52,10 +67,11 @@ def run_cell(scenario: Scenario, policy_name: str, circ_name: str,
     workload = CallWorkload(env, scenario.workload, network, random.Random(f"workload:{scenario.seed}"),
                             network.subscriber_hosts(), scenario.circumventions[circ_name], progress)
     env.process(workload.source())
-    env.run(until=scenario.workload.duration_s + DRAIN_S)
+    with fewer_collections():
+        env.run(until=scenario.workload.duration_s + DRAIN_S)
     adopters = sum(s.strategy != "none" for s in workload.subscribers)
-    return Cell(policy_name, circ_name, summarize(workload.calls, workload.flows, len(workload.subscribers), adopters),
-                per_app(workload.calls, workload.flows), outcomes(workload.calls), workload.calls, workload.flows,
+    summary, apps = aggregate(workload.calls, workload.flows, len(workload.subscribers), adopters)
+    return Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows,
                 {"classifications": network.classifications})
 
 

@@ -18,9 +18,10 @@ from collections import Counter
 from typing import Any
 
 from testbed.traffic.apps import PROFILES
-from testbed.workload.records import CAPACITY, COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA, CallRecord, FlowRecord
+from testbed.workload.records import (CAPACITY, COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA, SIGNALLING_BLOCKED,
+                                      CallRecord, FlowRecord)
 
-ANSWERED = (COMPLETED, NO_MEDIA, DROPPED)
+ANSWERED = frozenset((COMPLETED, NO_MEDIA, DROPPED))
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -31,61 +32,111 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
-def _success(calls: list[CallRecord]) -> float | None:
-    """Share of intents completed, out of intents not ended by no-answer."""
-    last: dict[int, str] = {}
+class _Group:
+    """Running tallies for one group of call attempts (all, OTT, operator, one app)."""
+
+    __slots__ = ("attempts", "answered", "no_answer", "capacity", "hit", "mos", "loss", "pdd", "ttb_ms",
+                 "ttb_packets", "final", "dpi_apps")
+
+    def __init__(self) -> None:
+        self.attempts = self.answered = self.no_answer = self.capacity = self.hit = 0
+        self.mos: list[float] = []
+        self.loss: list[float] = []
+        self.pdd: list[float] = []
+        self.ttb_ms: list[float] = []
+        self.ttb_packets: list[float] = []
+        self.final: dict[int, str] = {}  # intent → its last outcome (completed sticks)
+        self.dpi_apps: Counter[str] = Counter()
+
+    def add(self, c: CallRecord) -> None:
+        outcome = c.outcome
+        self.attempts += 1
+        if outcome in ANSWERED:
+            self.answered += 1
+        elif outcome == NO_ANSWER:
+            self.no_answer += 1
+        elif outcome == CAPACITY:
+            self.capacity += 1
+        if outcome == COMPLETED:
+            self.mos.append(c.mos)
+            self.loss.append(c.loss_pct)
+        if outcome != SIGNALLING_BLOCKED:
+            self.pdd.append(c.pdd_ms)
+        if c.ttb_packets:
+            self.hit += 1
+            self.ttb_ms.append(c.ttb_ms)
+            self.ttb_packets.append(c.ttb_packets)
+        if self.final.get(c.intent_id) != COMPLETED:
+            self.final[c.intent_id] = outcome
+        self.dpi_apps[c.dpi_app or "-"] += 1
+
+    def success(self) -> float | None:
+        """Share of intents completed, out of intents not ended by no-answer."""
+        counted = [o for o in self.final.values() if o != NO_ANSWER]
+        return _pct(sum(o == COMPLETED for o in counted), len(counted))
+
+
+def _groups(calls: list[CallRecord]) -> dict[str, _Group]:
+    groups: dict[str, _Group] = {"all": _Group(), "ott": _Group(), "operator": _Group()}
     for c in calls:
-        last[c.intent_id] = c.outcome if last.get(c.intent_id) != COMPLETED else COMPLETED
-    counted = [o for o in last.values() if o != NO_ANSWER]
-    return _pct(sum(o == COMPLETED for o in counted), len(counted))
+        groups["all"].add(c)
+        groups["operator" if c.app == "sip" else "ott"].add(c)
+        if c.app not in groups:
+            groups[c.app] = _Group()
+        groups[c.app].add(c)
+    return groups
 
 
-def summarize(calls: list[CallRecord], flows: list[FlowRecord], subscribers: int, adopters: int) -> dict[str, Any]:
-    attempts = len(calls)
-    completed = [c for c in calls if c.outcome == COMPLETED]
-    hit = [c for c in calls if c.ttb_packets > 0]
-    signalled = [c for c in calls if c.outcome != "signalling-blocked"]
+def summarize(calls: list[CallRecord], flows: list[FlowRecord], subscribers: int, adopters: int,
+              groups: dict[str, _Group] | None = None) -> dict[str, Any]:
+    g = (groups or _groups(calls))["all"]
+    groups = groups or _groups(calls)
     non_voip = [f for f in flows if f.category != "VoIP"]
-    ott = [c for c in calls if c.app != "sip"]
-    summary = {
-        "intents": len({c.intent_id for c in calls}),
-        "attempts": attempts,
-        "success_pct": _success(calls),
-        "asr_pct": _pct(sum(c.outcome in ANSWERED for c in calls), attempts),
-        "ser_pct": _pct(sum(c.outcome in ANSWERED for c in calls), attempts),
-        "seer_pct": _pct(sum(c.outcome in ANSWERED or c.outcome == NO_ANSWER for c in calls), attempts),
-        "median_mos": _median([c.mos for c in completed]),
-        "median_pdd_ms": _median([c.pdd_ms for c in signalled]),
-        "mean_loss_pct": round(statistics.fmean(c.loss_pct for c in completed), 3) if completed else None,
-        "hit_pct": _pct(len(hit), attempts),
-        "median_ttb_ms": _median([c.ttb_ms for c in hit]),
-        "median_ttb_packets": _median([float(c.ttb_packets) for c in hit]),
+    return {
+        "intents": len(g.final),
+        "attempts": g.attempts,
+        "success_pct": g.success(),
+        "asr_pct": _pct(g.answered, g.attempts),
+        "ser_pct": _pct(g.answered, g.attempts),
+        "seer_pct": _pct(g.answered + g.no_answer, g.attempts),
+        "median_mos": _median(g.mos),
+        "median_pdd_ms": _median(g.pdd),
+        "mean_loss_pct": round(statistics.fmean(g.loss), 3) if g.loss else None,
+        "hit_pct": _pct(g.hit, g.attempts),
+        "median_ttb_ms": _median(g.ttb_ms),
+        "median_ttb_packets": _median(g.ttb_packets),
         "flows": len(flows),
         "collateral_pct": _pct(sum(f.action != "allow" for f in non_voip), len(non_voip)),
-        "capacity_blocked_pct": _pct(sum(c.outcome == CAPACITY for c in calls), attempts),
+        "capacity_blocked_pct": _pct(g.capacity, g.attempts),
         "adopters_pct": _pct(adopters, subscribers),
-        "ott_success_pct": _success(ott),
-        "operator_success_pct": _success([c for c in calls if c.app == "sip"]),
+        "ott_success_pct": groups["ott"].success(),
+        "operator_success_pct": groups["operator"].success(),
     }
-    return summary
 
 
-def per_app(calls: list[CallRecord], flows: list[FlowRecord]) -> dict[str, dict[str, Any]]:
+def per_app(calls: list[CallRecord], flows: list[FlowRecord],
+            groups: dict[str, _Group] | None = None) -> dict[str, dict[str, Any]]:
+    groups = groups or _groups(calls)
     out: dict[str, dict[str, Any]] = {}
     for app in PROFILES:
-        mine = [c for c in calls if c.app == app]
-        if mine:
-            out[app] = {"intents": len({c.intent_id for c in mine}), "attempts": len(mine),
-                        "success_pct": _success(mine),
-                        "hit_pct": _pct(sum(c.ttb_packets > 0 for c in mine), len(mine)),
-                        "median_mos": _median([c.mos for c in mine if c.outcome == COMPLETED]),
-                        "dpi_apps": dict(sorted(Counter(c.dpi_app or "-" for c in mine).items()))}
+        if app in groups:
+            g = groups[app]
+            out[app] = {"intents": len(g.final), "attempts": g.attempts, "success_pct": g.success(),
+                        "hit_pct": _pct(g.hit, g.attempts), "median_mos": _median(g.mos),
+                        "dpi_apps": dict(sorted(g.dpi_apps.items()))}
         theirs = [f for f in flows if f.app == app]
         if theirs:
             out[app] = {"flows": len(theirs),
                         "hit_pct": _pct(sum(f.action != "allow" for f in theirs), len(theirs)),
                         "dpi_apps": dict(sorted(Counter(f.dpi_app or "-" for f in theirs).items()))}
     return out
+
+
+def aggregate(calls: list[CallRecord], flows: list[FlowRecord], subscribers: int,
+              adopters: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(summary, per_app) in one pass over the calls."""
+    groups = _groups(calls)
+    return summarize(calls, flows, subscribers, adopters, groups), per_app(calls, flows, groups)
 
 
 def outcomes(calls: list[CallRecord]) -> dict[str, int]:

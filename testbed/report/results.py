@@ -73,4 +73,5 @@ def write(out: Path, doc: dict[str, Any], cells: list[Cell]) -> None:
             with open(out / f"{kind}-{name}.csv", "w", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow(type(records[0]).columns())
-                writer.writerows(astuple(r) for r in records)
+                writer.writerows(tuple(round(v, 3) if isinstance(v, float) else v for v in astuple(r))
+                                 for r in records)

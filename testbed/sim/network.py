@@ -34,8 +34,9 @@ from testbed.traffic.apps import CALL, PROFILES, SIGNALLING, FlowPlan
 from testbed.traffic.circumvention import STRATEGIES, Strategy
 from testbed.traffic.wire import Endpoints, packets
 from testbed.workload.calls import Attempt, Subscriber
-from testbed.workload.records import (CAPACITY, COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA, RESET as RESET_OUT,
-                                      SIGNALLING_BLOCKED, CallRecord, FlowRecord)
+from testbed.workload.records import (CAPACITY, COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA, SIGNALLING_BLOCKED,
+                                      CallRecord, FlowRecord)
+from testbed.workload.records import RESET as RESET_OUT
 
 OPENING_PACKETS = 24      # packets built per flow: more than any inspection window we ship
 PROCESSING_MS = 40.0      # server-side call processing in the post-dial delay
@@ -44,18 +45,29 @@ CODEC_LOOKAHEAD_MS = 5.0
 
 @dataclass(frozen=True)
 class Classified:
-    """A variant's flows, what the DPI said of each, and the path its media takes."""
+    """A variant's flows, what the DPI said of each, and what that means for a call.
+
+    Everything a call needs that does not change from call to call is worked out
+    once here, so that placing a call is a few branches and one draw.
+    """
 
     flows: tuple[tuple[FlowPlan, Verdict], ...]
-    path: PathModel
     server: str
-
-    @property
-    def hit(self) -> tuple[FlowPlan, Verdict] | None:
-        """The flow the policy acts on first: signalling before media."""
-        hits = [(p, v) for p, v in self.flows if v.action.hits]
-        hits.sort(key=lambda pv: pv[0].role != SIGNALLING)
-        return hits[0] if hits else None
+    path: PathModel
+    hit: Verdict | None            # the verdict the policy acts on (signalling before media)
+    hit_role: str = ""
+    pdd_ms: float = 0.0
+    loss: float = 0.0              # media loss after the action and the strategy's transport
+    delay_ms: float = 0.0
+    sigma_ms: float = 0.0          # std of the media's delay variation
+    # the same for every call of this variant, ready for its record
+    dpi_app: str = ""
+    action: str = "allow"
+    rule: str = ""
+    ttb_packets: int = 0
+    ttb_ms: float = 0.0
+    jitter_ms: float = 0.0         # RFC 3550 jitter a receiver would measure
+    mouth_to_ear_ms: int = 0       # delay + packetisation + jitter buffer + look-ahead
 
 
 def classify(policy: Policy, plan: FlowPlan, ends: Endpoints) -> Verdict:
@@ -75,6 +87,7 @@ class SimNetwork:
         self.topo, self.policy, self.spec, self.rng, self.seed = topo, policy, spec, rng, seed
         self.info = {h: topo.nodeInfo(h) for h in topo.hosts()}
         self.busy: dict[str, int] = {}
+        self.capacity = {h: int(i.get("capacity") or 0) for h, i in self.info.items()}
         self._paths: dict[tuple[str, str], PathModel] = {}
         self._cache: dict[tuple[str, str, str, int], Classified] = {}
         self.classifications = 0
@@ -97,7 +110,8 @@ class SimNetwork:
         return self._paths[key]
 
     def _variant(self, call_id: int) -> int:
-        return call_id if self.spec.variants == 0 else self.rng.randrange(self.spec.variants)
+        variants = self.spec.variants
+        return call_id if variants == 0 else int(self.rng.random() * variants)
 
     def classified(self, app: str, strategy_name: str, sub: Subscriber, variant: int) -> Classified:
         key = (app, strategy_name, sub.host, variant)
@@ -122,7 +136,7 @@ class SimNetwork:
             ends = Endpoints(client_ip, ports.randint(32768, 60999), server_ip, plan.server_port)
             flows.append((plan, classify(self.policy, plan, ends)))
             self.classifications += 1
-        result = Classified(tuple(flows), media_path, server)
+        result = media_effects(app, strategy, tuple(flows), server, media_path)
         if self.spec.variants:
             self._cache[key] = result
         return result
@@ -135,88 +149,90 @@ class SimNetwork:
                           verdict.action.kind, verdict.rule or "")
 
     def call(self, env: simpy.Environment, att: Attempt) -> Generator[Any, Any, CallRecord]:
-        spec, rng = self.spec, self.rng
-        profile = PROFILES[att.app]
-        assert profile.kind == CALL and profile.codec is not None
-        strategy = STRATEGIES[att.strategy]
-        found = self.classified(att.app, att.strategy, att.subscriber, self._variant(att.call_id))
-        p = found.path
-        rtt = 2 * p.delay_ms
-        pdd = profile.setup_rtts * rtt + PROCESSING_MS
-        hit = found.hit
-        verdict = hit[1] if hit else found.flows[-1][1]
-        action = verdict.action if hit else None
-        record = CallRecord(att.call_id, att.intent_id, att.attempt, env.now, att.subscriber.ident,
-                            att.subscriber.operator, att.app, att.strategy, COMPLETED, pdd, 0.0,
-                            0.0, 0.0, 0.0, 0.0, 0.0, verdict.app or "", action.kind if action else "allow",
-                            verdict.rule or "" if hit else "", verdict.packet_index if hit else 0,
-                            round(verdict.elapsed * 1000, 3) if hit else 0.0)
+        spec, sub = self.spec, att.subscriber
+        c = self.classified(att.app, att.strategy, sub, self._variant(att.call_id))
+        action = c.action
+        record = CallRecord(att.call_id, att.intent_id, att.attempt, env.now, sub.ident, sub.operator, att.app,
+                            att.strategy, COMPLETED, c.pdd_ms, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, c.dpi_app, action,
+                            c.rule, c.ttb_packets, c.ttb_ms)
+        setup = c.pdd_ms / 1000
         wait = 0.0
-        if hit and hit[0].role == SIGNALLING and action is not None and action.kind in (DROP, RESET):
-            record.outcome = SIGNALLING_BLOCKED if action.kind == DROP else RESET_OUT
-            wait = spec.setup_timeout_s if action.kind == DROP else rtt / 1000
-        elif found.server and self._full(found.server):
+        if action in (DROP, RESET) and c.hit_role == SIGNALLING:
+            record.outcome = SIGNALLING_BLOCKED if action == DROP else RESET_OUT
+            wait = spec.setup_timeout_s if action == DROP else c.path.delay_ms / 500
+        elif self._full(c.server):
             record.outcome = CAPACITY
-            wait = pdd / 1000
-        elif spec.answer_probability < 1 and rng.random() >= spec.answer_probability:
+            wait = setup
+        elif spec.answer_probability < 1 and self.rng.random() >= spec.answer_probability:
             record.outcome = NO_ANSWER
-            wait = pdd / 1000 + spec.ring_s * 4
-        elif action is not None and action.kind in (DROP, RESET):
-            record.outcome = NO_MEDIA if action.kind == DROP else RESET_OUT
-            wait = pdd / 1000 + spec.ring_s + (spec.setup_timeout_s if action.kind == DROP else 0)
+            wait = setup + spec.ring_s * 4
+        elif action in (DROP, RESET):
+            record.outcome = NO_MEDIA if action == DROP else RESET_OUT
+            wait = setup + spec.ring_s + (spec.setup_timeout_s if action == DROP else 0)
         if wait:
-            record.duration_s = 0.0
             yield env.timeout(wait)
             return record
-        self._quality(record, found, strategy, action, att.holding_s)
+        self._quality(record, c, att.holding_s)
+        hold = att.holding_s
         if record.loss_pct > spec.max_call_loss_pct:
             record.outcome = DROPPED
             hold = spec.setup_timeout_s
-        else:
-            hold = att.holding_s
         record.duration_s = hold
-        server = found.server
-        self.busy[server] = self.busy.get(server, 0) + 1
-        try:
-            yield env.timeout(pdd / 1000 + spec.ring_s + hold)
-        finally:
-            self.busy[server] -= 1
+        busy = self.busy
+        busy[c.server] = busy.get(c.server, 0) + 1
+        yield env.timeout(setup + spec.ring_s + hold)
+        busy[c.server] -= 1
         return record
 
     def _full(self, server: str) -> bool:
-        capacity = int(self.info[server].get("capacity") or 0)
+        capacity = self.capacity.get(server, 0)
         return capacity > 0 and self.busy.get(server, 0) >= capacity
 
-    def _quality(self, record: CallRecord, found: Classified, strategy: Strategy, action: Any,
-                 holding_s: float) -> None:
-        """Loss, jitter, delay and E-model MOS of the media, drawn for this call."""
-        profile = PROFILES[record.app]
-        codec = profile.codec
+    def _quality(self, record: CallRecord, c: Classified, holding_s: float) -> None:
+        """This call's loss, drawn around the variant's loss rate, and the E-model R and MOS."""
+        codec = PROFILES[record.app].codec
         assert codec is not None
-        p = found.path
-        loss = p.loss
-        delay = p.delay_ms
-        sigma = p.jitter_ms
-        media_kbps = max(pl.kbps for pl, _ in found.flows) + strategy.overhead_bytes * 8 * codec.packets_per_s / 1000
-        if action is not None and action.kind == THROTTLE and media_kbps > action.kbps:
-            loss = 1 - (1 - loss) * (action.kbps / media_kbps)
-        if action is not None and action.kind == DEGRADE:
-            loss = 1 - (1 - loss) * (1 - action.loss_pct / 100)
-            sigma = math.hypot(sigma, action.jitter_ms)
-            delay += action.delay_ms
-        if strategy.over_tcp:  # retransmitted, not lost: each loss stalls the stream one round trip
-            rtt = 2 * delay
-            delay += loss * rtt
-            sigma = math.hypot(sigma, rtt * math.sqrt(loss))
-            loss = 0.0
-        n = max(1, int(holding_s * codec.packets_per_s))
-        lost = n * loss + math.sqrt(n * loss * (1 - loss)) * self.rng.gauss(0, 1) if 0 < loss < 1 else n * loss
-        loss_pct = min(100.0, max(0.0, 100 * lost / n))
-        buffer = max(2 * sigma, 10.0)
-        ta = delay + codec.frame_ms + buffer + CODEC_LOOKAHEAD_MS
-        r, m = mos_for(round(ta), round(loss_pct, 1), codec.ie, codec.bpl)
-        record.loss_pct = round(loss_pct, 3)
-        record.jitter_ms = round(expected_jitter(sigma), 3)
-        record.delay_ms = round(delay, 3)
-        record.r_factor = round(r, 3)
-        record.mos = round(m, 3)
+        loss = c.loss
+        if 0 < loss < 1:
+            n = max(1, int(holding_s * codec.packets_per_s))
+            lost = n * loss + math.sqrt(n * loss * (1 - loss)) * self.rng.gauss(0, 1)
+            loss_pct = min(100.0, max(0.0, 100 * lost / n))
+        else:
+            loss_pct = 100 * loss
+        record.r_factor, record.mos = mos_for(c.mouth_to_ear_ms, int(loss_pct * 10 + 0.5) / 10, codec.ie, codec.bpl)
+        record.loss_pct = loss_pct
+        record.jitter_ms = c.jitter_ms
+        record.delay_ms = c.delay_ms
+
+
+def media_effects(app: str, strategy: Strategy, flows: tuple[tuple[FlowPlan, Verdict], ...], server: str,
+                  p: PathModel) -> Classified:
+    """What the path, the policy's action and the strategy's transport do to a call's media."""
+    profile = PROFILES[app]
+    hits = sorted((pv for pv in flows if pv[1].action.hits), key=lambda pv: pv[0].role != SIGNALLING)
+    hit_plan, hit = hits[0] if hits else (None, None)
+    pdd = profile.setup_rtts * 2 * p.delay_ms + PROCESSING_MS
+    shown = hit if hit is not None else flows[-1][1]
+    verdict_fields = dict(dpi_app=shown.app or "", action=hit.action.kind if hit else "allow",
+                          rule=hit.rule or "" if hit else "", ttb_packets=hit.packet_index if hit else 0,
+                          ttb_ms=round(hit.elapsed * 1000, 3) if hit else 0.0)
+    if profile.kind != CALL or profile.codec is None:
+        return Classified(flows, server, p, hit, hit_plan.role if hit_plan else "", pdd, **verdict_fields)
+    loss, delay, sigma = p.loss, p.delay_ms, p.jitter_ms
+    action = hit.action if hit is not None else None
+    media_kbps = max(pl.kbps for pl, _ in flows) + strategy.overhead_bytes * 8 * profile.codec.packets_per_s / 1000
+    if action is not None and action.kind == THROTTLE and media_kbps > action.kbps:
+        loss = 1 - (1 - loss) * (action.kbps / media_kbps)  # the meter drops the excess
+    if action is not None and action.kind == DEGRADE:
+        loss = 1 - (1 - loss) * (1 - action.loss_pct / 100)
+        sigma = math.hypot(sigma, action.jitter_ms)
+        delay += action.delay_ms
+    if strategy.over_tcp:  # retransmitted, not lost: each loss stalls the stream one round trip
+        rtt = 2 * delay
+        delay += loss * rtt
+        sigma = math.hypot(sigma, rtt * math.sqrt(loss))
+        loss = 0.0
+    codec = profile.codec
+    mouth_to_ear = delay + codec.frame_ms + max(2 * sigma, 10.0) + CODEC_LOOKAHEAD_MS
+    return Classified(flows, server, p, hit, hit_plan.role if hit_plan else "", pdd, loss, delay, sigma,
+                      jitter_ms=expected_jitter(sigma), mouth_to_ear_ms=round(mouth_to_ear), **verdict_fields)

@@ -9,6 +9,8 @@ No network code here: a ``Network`` places the calls.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
 from collections.abc import Callable, Generator
@@ -32,7 +34,7 @@ class Subscriber:
     failures: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attempt:
     call_id: int
     intent_id: int
@@ -63,7 +65,7 @@ class CallWorkload:
         self.progress = progress
         self._next_call = self._next_intent = 0
         self.apps = list(spec.apps)
-        self.app_weights = [spec.apps[a].share for a in self.apps]
+        self._cum_shares = list(itertools.accumulate(spec.apps[a].share for a in self.apps))
         self.subscribers = []
         for i in range(spec.subscribers):
             host, operator = hosts[i % len(hosts)]
@@ -77,8 +79,6 @@ class CallWorkload:
         self._diurnal = [w / max(weights) for w in weights]
 
     def _rate_factor(self, t: float) -> float:
-        if len(self._diurnal) == 1:
-            return 1.0
         hour = int((self.spec.start_hour + t / 3600) % 24)
         return self._diurnal[hour]
 
@@ -88,13 +88,13 @@ class CallWorkload:
             return
         peak = per_hour / 3600 / (sum(self._diurnal) / len(self._diurnal))
         env, rng, end = self.env, self.rng, self.spec.duration_s
+        flat = len(self._diurnal) == 1
         while True:
             gap = rng.expovariate(peak)
             if env.now + gap >= end:
                 return
             yield env.timeout(gap)
-            factor = self._rate_factor(env.now)
-            if factor >= 1.0 or rng.random() < factor:
+            if flat or rng.random() < self._rate_factor(env.now):
                 arrive()
 
     def source(self) -> Generator[Any, Any, None]:
@@ -109,13 +109,13 @@ class CallWorkload:
 
     def _new_call(self) -> None:
         rng, subs = self.rng, self.subscribers
-        sub = subs[rng.randrange(len(subs))]
-        app = rng.choices(self.apps, self.app_weights)[0] if len(self.apps) > 1 else self.apps[0]
+        sub = subs[int(rng.random() * len(subs))]
+        app = self.apps[min(bisect.bisect(self._cum_shares, rng.random() * self._cum_shares[-1]), len(self.apps) - 1)]
         self._next_intent += 1
         self.env.process(self.call_intent(self._next_intent, sub, app))
 
     def _new_flow(self, app: str) -> None:
-        sub = self.subscribers[self.rng.randrange(len(self.subscribers))]
+        sub = self.subscribers[int(self.rng.random() * len(self.subscribers))]
         self.flows.append(self.network.flow(self.env, sub, app))
 
     def holding(self) -> float:
