@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_html:
         from testbed.report.html import write_html
 
-        write_html(out, doc)
+        write_html(out, doc, cells)
     print(results.summary_text(scenario, cells, checks), end="")
     print(f"\nresults: {out}/results.json" + ("" if args.no_html else f"  report: {out}/report.html"))
     if args.check_expect and not all(k.ok for k in checks):

@@ -48,6 +48,7 @@ class AppProfile:
     codec: Codec | None
     setup_rtts: float               # signalling round trips before the callee rings
     build: Callable[[random.Random, int], tuple[FlowPlan, ...]]
+    ott: bool = True                # an app over the internet (False: the operator's own service)
 
 
 def rtp_media(rng: random.Random, codec: Codec, count: int, t0: float, *,
@@ -194,7 +195,7 @@ PROFILES: dict[str, AppProfile] = {p.name: p for p in (
     AppProfile("viber", "Viber call", catalog.VOIP, CALL, OPUS, 1.5, viber),
     AppProfile("skype", "Skype call", catalog.VOIP, CALL, SILK, 2.0, skype),
     AppProfile("imo", "Imo call", catalog.VOIP, CALL, OPUS, 1.5, imo),
-    AppProfile("sip", "operator call (SIP)", catalog.VOIP, CALL, G711, 1.5, operator_sip),
+    AppProfile("sip", "operator call (SIP)", catalog.VOIP, CALL, G711, 1.5, operator_sip, ott=False),
     AppProfile("web", "web (HTTPS)", catalog.WEB, FLOW, None, 0, web),
     AppProfile("game", "online game", catalog.GAME, FLOW, None, 0, game),
     AppProfile("whatsapp_chat", "WhatsApp chat", catalog.CHAT, FLOW, None, 0, whatsapp_chat),

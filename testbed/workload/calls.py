@@ -21,6 +21,7 @@ import simpy
 
 from testbed.config.scenario import Circumvention
 from testbed.config.scenario import Workload as WorkloadSpec
+from testbed.traffic.apps import PROFILES
 from testbed.workload.records import COMPLETED, NO_ANSWER, CallRecord, FlowRecord
 
 
@@ -128,10 +129,12 @@ class CallWorkload:
         """Place a call; retry failures after a back-off; maybe switch to circumvention."""
         spec, circ = self.spec, self.circumvention
         holding = self.holding()
+        ott = PROFILES[app].ott  # the operator's own service never goes through the user's workaround
         for attempt in range(1, spec.retry.max_attempts + 1):
             self._next_call += 1
             record = yield from self.network.call(
-                self.env, Attempt(self._next_call, intent_id, attempt, sub, app, sub.strategy, holding))
+                self.env, Attempt(self._next_call, intent_id, attempt, sub, app, sub.strategy if ott else "none",
+                                  holding))
             self.calls.append(record)
             if record.outcome in (COMPLETED, NO_ANSWER):
                 return
