@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from testbed.dpi.behaviour import HORIZON as MEDIA_HORIZON
 from testbed.dpi.behaviour import MediaTracker
@@ -46,10 +45,21 @@ def _in_ports(port: int, ranges: tuple[tuple[int, int], ...]) -> bool:
     return any(lo <= port <= hi for lo, hi in ranges)
 
 
-@lru_cache(maxsize=256)
+_COMPILED: dict[int, tuple[tuple, tuple[tuple[int, int, int], ...]]] = {}
+
+
 def _compiled(nets: tuple) -> tuple[tuple[int, int, int], ...]:
-    """(address length, network, mask) as integers: matching costs no ipaddress objects."""
-    return tuple((4 if net.version == 4 else 16, int(net.network_address), int(net.netmask)) for net in nets)
+    """(address length, network, mask) as integers: matching costs no ipaddress objects.
+
+    Cached by the tuple's identity (a policy's tuples live as long as the policy;
+    hashing ipaddress networks on every new flow cost more than the match).
+    """
+    entry = _COMPILED.get(id(nets))
+    if entry is None or entry[0] is not nets:
+        entry = (nets, tuple((4 if net.version == 4 else 16, int(net.network_address), int(net.netmask))
+                             for net in nets))
+        _COMPILED[id(nets)] = entry
+    return entry[1]
 
 
 def _in_nets(raw: bytes, nets: tuple) -> bool:
@@ -143,6 +153,10 @@ class Classifier:
         sigs = list(default_signatures() if signatures is None else signatures)
         self._sigs = {UDP: [s for s in sigs if UDP in s.protos], TCP: [s for s in sigs if TCP in s.protos]}
         self._track_media = identify or any(r.match.behaviour for r in policy.rules)
+        # behaviour and SNI rules can settle on a packet that labelled nothing
+        self._every_packet = any(r.match.behaviour or r.match.sni for r in policy.rules)
+        self._prune_at = frozenset(s.payload_packets for s in sigs if s.payload_packets)
+        self._tables: dict[tuple[int, tuple[Signature, ...]], list[tuple[Signature, ...]]] = {}
 
     def feed(self, data: bytes, ts: float) -> Verdict | None:
         """One IP packet (no link layer). Returns the flow's Verdict, or None while undecided."""
@@ -158,23 +172,44 @@ class Classifier:
         if new:
             flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
             flow.sigs = tuple(s for s in self._sigs.get(flow.proto, ()) if s.applies(flow))
+            flow.dispatch = self._dispatch(flow.proto, flow.sigs)
+        changed = new
         if d.payload and not flow.app_final:
             pkt = Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags)
-            for sig in flow.sigs:
+            for sig in flow.dispatch[d.payload[0]]:
                 found = sig.inspect(pkt, flow)
                 if found is not None:
+                    changed = True
                     flow.label(found.app, found.why, found.final)
                     if flow.app_final:
                         if flow.proto == UDP and flow.app in CALL_APPS:
                             self._remember(flow, ts)
                         break
+            if flow.payload_packets in self._prune_at:
+                count = flow.payload_packets
+                flow.sigs = tuple(s for s in flow.sigs if not s.payload_packets or s.payload_packets > count)
+                flow.dispatch = self._dispatch(flow.proto, flow.sigs)
         if new and not flow.app_final and flow.proto == UDP and len(self.endpoints):
             self._recall(flow, ts)
         if self._track_media and d.proto == UDP:
             if flow.media is None:
                 flow.media = MediaTracker()
             flow.media.add(d.payload, ts, direction)
-        return self._decide(flow, ts)
+        if changed or self._every_packet or flow.packets >= self.window:
+            return self._decide(flow, ts)
+        return None  # nothing learned from this packet: the answer is still "not yet"
+
+    def _dispatch(self, proto: int, sigs: tuple[Signature, ...]) -> list[tuple[Signature, ...]]:
+        """For each possible first payload byte, the signatures of ``sigs`` that could match it.
+
+        Shared by all flows with the same signatures: built once per combination.
+        """
+        table = self._tables.get((proto, sigs))
+        if table is None:
+            leads = [(s, s.leads(proto)) for s in sigs]
+            table = [tuple(s for s, lead in leads if lead is None or byte in lead) for byte in range(256)]
+            self._tables[(proto, sigs)] = table
+        return table
 
     def _remember(self, flow: Flow, ts: float) -> None:
         """A call app is known: its endpoints keep it for the call's next flows."""

@@ -37,11 +37,19 @@ class Signature:
     ``ports``: when not empty, the signature only looks at flows with one of
     these ports on either side — for framings too weak to trust anywhere else
     (the apps document these ports).
+    ``payload_packets``: when not 0, it only looks at a flow's first that many
+    packets with payload (a handshake's place); the classifier then drops it
+    from the flow, which keeps the per-packet cost down.
     """
 
     name = "signature"
     protos: frozenset[int] = frozenset()
     ports: frozenset[int] = frozenset()
+    payload_packets = 0
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        """The first payload bytes it can match on ``proto``; None: any. Lets the classifier skip it."""
+        return None
 
     def applies(self, flow: Flow) -> bool:
         """Whether to look at this flow at all (decided once, at its first packet)."""

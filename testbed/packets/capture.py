@@ -25,6 +25,7 @@ import dpkt
 DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_RAW_OPENBSD, DLT_LINUX_SLL = 0, 1, 101, 12, 113
 DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL2, DLT_LOOP, DLT_C_HDLC = 228, 229, 276, 108, 104
 _ETHER_IP = {0x0800, 0x86DD}
+_ETHER_IP_BYTES = (b"\x08\x00", b"\x86\xdd")
 _VLAN = {0x8100, 0x88A8, 0x9100}
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -179,14 +180,18 @@ def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[
     """
     stats = stats if stats is not None else ReadStats()
     try:
-        packets = frames(path)
-        for linktype, ts, frame in packets:
+        for linktype, ts, frame in frames(path):
             stats.packets += 1
             stats.linktypes.add(linktype)
-            ip = strip_link(linktype, frame)
-            if ip is None:
-                stats.skipped += 1
-                continue
+            if linktype == DLT_EN10MB and frame[12:14] in _ETHER_IP_BYTES:
+                ip: bytes | None = frame[14:]  # the common cases, without a call
+            elif linktype == DLT_RAW:
+                ip = frame
+            else:
+                ip = strip_link(linktype, frame)
+                if ip is None:
+                    stats.skipped += 1
+                    continue
             stats.ip_packets += 1
             yield ts, ip
     except (ValueError, struct.error) as exc:

@@ -21,6 +21,8 @@ _UDP = struct.Struct("!HHHH")
 _TCP = struct.Struct("!HHIIBBHHH")
 _PORTS = struct.Struct("!HH")
 _V4HEAD = struct.Struct("!BxHxxHxB2x4s4s")  # version/IHL, total length, flags/offset, protocol, addresses
+_V4UDP = struct.Struct("!BxHxxHxB2x4s4sHH")       # ... and the ports
+_V4TCP = struct.Struct("!BxHxxHxB2x4s4sHH8xBB")   # ... the ports, data offset and flags
 
 
 def checksum(data: bytes) -> int:
@@ -104,6 +106,21 @@ def parse_ip(data: bytes, depth: int = 0) -> Decoded | None:
     IPv6-in-IP tunnels (4in6, 6in4) are opened: the inner packet is the flow.
     """
     n = len(data)
+    if n >= 40 and data[0] == 0x45:  # fast path: IPv4 without options, one unpack for IP and L4
+        proto = data[9]
+        if proto == TCP:
+            _, total, frag, _, src, dst, sport, dport, doff, flags = _V4TCP.unpack_from(data)
+            end = total if 20 <= total < n else n
+            doff = (doff >> 4) * 4
+            if frag & 0x1FFF or end < 40 or doff < 20:
+                return None
+            return Decoded(src, dst, TCP, sport, dport, data[20 + doff:end], flags, n)
+        if proto == UDP:
+            _, total, frag, _, src, dst, sport, dport = _V4UDP.unpack_from(data)
+            end = total if 20 <= total < n else n
+            if frag & 0x1FFF or end < 28:
+                return None
+            return Decoded(src, dst, UDP, sport, dport, data[28:end], 0, n)
     if n < 20:
         return None
     version = data[0] >> 4

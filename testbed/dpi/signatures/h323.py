@@ -23,6 +23,10 @@ X224_TYPES = frozenset({0xE0, 0xD0, 0x80, 0xC0, 0xF0, 0x10, 0x60, 0x20, 0x50, 0x
 class H323(Signature):
     name = "h323"
     protos = frozenset({UDP, TCP})
+    payload_packets = 4
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return frozenset({3}) if proto == TCP else None  # TPKT version 3; RAS starts anywhere
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = pkt.payload

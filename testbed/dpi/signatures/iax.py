@@ -20,6 +20,10 @@ def _new_with_version_2(data: bytes) -> bool:
 class Iax(Signature):
     name = "iax"
     protos = frozenset({UDP})
+    payload_packets = 4
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return frozenset(range(0x80, 0x100))  # full frames have the F bit set
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = pkt.payload

@@ -15,6 +15,10 @@ from testbed.packets.ip import UDP
 class Imo(Signature):
     name = "imo"
     protos = frozenset({UDP})
+    payload_packets = 8
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return frozenset({0x09, 0x00, 0x88})
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = pkt.payload

@@ -12,6 +12,10 @@ VERBS = frozenset({b"EPCF", b"CRCX", b"MDCX", b"DLCX", b"RQNT", b"NTFY", b"AUEP"
 class Mgcp(Signature):
     name = "mgcp"
     protos = frozenset({UDP})
+    payload_packets = 4
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return frozenset(verb[0] for verb in VERBS)
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = pkt.payload

@@ -8,11 +8,17 @@ from testbed.packets import rtp
 from testbed.packets.ip import UDP
 
 
+_VERSION_2 = frozenset(range(0x80, 0xC0))  # RTP/RTCP version 2 in the top two bits
+
+
 class Rtp(Signature):
     """Two packets one way with the same SSRC and payload type, sequence +1..+3, timestamp ahead."""
 
     name = "rtp"
     protos = frozenset({UDP})
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return _VERSION_2
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         head = rtp.parse(pkt.payload)
@@ -35,6 +41,9 @@ class Rtp(Signature):
 class Rtcp(Signature):
     name = "rtcp"
     protos = frozenset({UDP})
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return _VERSION_2
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         packets = rtp.rtcp_packets(pkt.payload)

@@ -8,9 +8,16 @@ from testbed.packets import sip
 from testbed.packets.ip import TCP, UDP
 
 
+_UPPER = frozenset(range(ord("A"), ord("Z") + 1))
+
+
 class Sip(Signature):
     name = "sip"
     protos = frozenset({UDP, TCP})
+    payload_packets = 4
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return _UPPER  # a method name or "SIP/2.0"
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         if len(pkt.payload) < 12 or not (pkt.payload[:1].isalpha()):

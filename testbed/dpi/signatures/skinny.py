@@ -28,6 +28,7 @@ def messages(data: bytes) -> list[int] | None:
 class Skinny(Signature):
     name = "skinny"
     protos = frozenset({TCP})
+    payload_packets = 4
     ports = frozenset({PORT})
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:

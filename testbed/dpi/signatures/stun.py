@@ -40,6 +40,9 @@ REALMS = (
 METHODS = frozenset({1, 3, 4, 6, 7, 8, 9, 10, 11, 12})
 
 
+_UDP_LEADS = frozenset({0x00, 0x01, 0x08})  # message types below 0x0200, WhatsApp's 0x08xx
+
+
 def _realm_app(realm: bytes) -> str | None:
     text = realm.decode("ascii", "replace").lower()
     for part, app in REALMS:
@@ -89,6 +92,9 @@ def parse_stun(payload: bytes, proto: int) -> stun.StunMessage | None:
 class Stun(Signature):
     name = "stun"
     protos = frozenset({UDP, TCP})
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return _UDP_LEADS if proto == UDP else None  # over TCP a length may come first
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         msg = parse_stun(pkt.payload, pkt.proto)

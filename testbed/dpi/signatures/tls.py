@@ -20,6 +20,10 @@ APP_DOMAINS = {
 class Tls(Signature):
     name = "tls"
     protos = frozenset({TCP})
+    payload_packets = 3
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return frozenset({0x16})  # handshake record
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         if pkt.direction != 0 or pkt.payload[:1] != b"\x16":

@@ -34,6 +34,7 @@ def tcp_framed(data: bytes) -> str | None:
 class Viber(Signature):
     name = "viber"
     protos = frozenset({UDP, TCP})
+    payload_packets = 4
     ports = TCP_PORTS | UDP_PORTS
 
     def applies(self, flow: Flow) -> bool:

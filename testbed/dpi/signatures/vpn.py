@@ -39,6 +39,7 @@ def openvpn_packet(data: bytes, proto: int) -> bytes | None:
 class OpenVpn(Signature):
     name = "openvpn"
     protos = frozenset({UDP, TCP})
+    payload_packets = 6
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = openvpn_packet(pkt.payload, pkt.proto)
@@ -65,6 +66,10 @@ class OpenVpn(Signature):
 class WireGuard(Signature):
     name = "wireguard"
     protos = frozenset({UDP})
+    payload_packets = 6
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return frozenset({vpn.WIREGUARD_INITIATION, vpn.WIREGUARD_RESPONSE, vpn.WIREGUARD_TRANSPORT})
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = pkt.payload

@@ -10,6 +10,10 @@ from testbed.packets.ip import TCP
 class WhatsAppChat(Signature):
     name = "whatsapp-chat"
     protos = frozenset({TCP})
+    payload_packets = 3
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        return frozenset({ord("W")})
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = pkt.payload
