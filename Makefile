@@ -9,22 +9,27 @@ APT_PACKAGES := openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 
 	iptables nftables libnetfilter-queue-dev gcc python3-dev tshark libndpi-bin openvpn coturn \
 	sip-tester procps psmisc
 APT_STAMP := $(VENV)/.apt-installed
+# Emulation: os-ken and NetfilterQueue (the pyproject 'emu' extra, built against apt's
+# libnetfilter-queue-dev), apt's Mininet exposed to the venv, Open vSwitch running.
+EMU_STAMP := $(VENV)/.installed-emu
+MININET_LINK = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)/mininet
+OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 
-.PHONY: run test emulate check clean-emu bench lint
+.PHONY: run test emulate check clean-emu bench lint emu-setup ovs
 
 run: $(VENV)/.installed
 	$(BIN)/testbed run $(SCENARIO)
 
-test: $(VENV)/.installed-test $(APT_STAMP)
+test: $(VENV)/.installed-test $(APT_STAMP) emu-setup
 	$(BIN)/python -m pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && { echo "no tests collected"; exit 1; }; exit $$rc
 
-emulate: $(VENV)/.installed-test $(APT_STAMP)
+emulate: $(VENV)/.installed-test $(APT_STAMP) emu-setup
 	$(BIN)/testbed run --emulate $(SCENARIO)
 
 check: $(VENV)/.installed
 	$(BIN)/testbed check
 
-bench: $(VENV)/.installed-test $(APT_STAMP)
+bench: $(VENV)/.installed-test $(APT_STAMP) emu-setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 $(VENV)/bin/python:
@@ -48,3 +53,21 @@ $(APT_STAMP): $(VENV)/bin/python
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
 	touch $@
+
+# --- emulation (root): Mininet + Open vSwitch (userspace datapath) + os-ken ---------------
+emu-setup: $(EMU_STAMP) ovs
+	@[ -e "$(MININET_LINK)" ] || ln -sfn /usr/lib/python3/dist-packages/mininet "$(MININET_LINK)"
+
+$(EMU_STAMP): $(VENV)/bin/python pyproject.toml $(APT_STAMP)
+	$(BIN)/python -m pip install -q -e '.[plots,test,emu]'
+	touch $@
+
+# No systemd here: ovs-ctl starts ovsdb-server and ovs-vswitchd, unless they already run.
+ovs:
+	@if [ "$$(id -u)" != 0 ]; then echo "not root: Open vSwitch not started (emulation tests will skip)"; \
+	elif ovs-vsctl -t 2 show >/dev/null 2>&1; then :; \
+	else $(OVS_CTL) start --system-id=random 2>&1 | grep -v 'ulimit' || true; \
+		ovs-vsctl -t 5 show >/dev/null || { echo "Open vSwitch did not start" >&2; exit 1; }; fi
+
+clean-emu: $(VENV)/.installed
+	$(BIN)/testbed clean
