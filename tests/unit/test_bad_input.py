@@ -76,8 +76,8 @@ CASES = [
      "scenarios/x.yaml:15 workload.apps.skipe: unknown app 'skipe' – choose one of "
      "[imo, sip, skype, viber, whatsapp]"),
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[none, nope]"),
-     "scenarios/x.yaml:4 policies[1]: unknown policy 'nope' – choose one of [anrt-2016, degrade, "
-     "ip-block, none, port-block, throttle-udp] or give a file path"),
+     "scenarios/x.yaml:4 policies[1]: unknown policy 'nope' – choose one of [anrt-2016, behavioural, degrade, "
+     "ip-block, none, port-block, throttle-udp, vpn-block] or give a file path"),
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[none, none]"),
      "scenarios/x.yaml:4 policies[1]: policy 'none' is listed twice"),
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[]"),
