@@ -111,3 +111,19 @@ def outcomes(policy: Policy) -> list[Outcome]:
         rows = [row for key in label.keys() for row in rows_by_key.get((label.pcap, key), [])]
         out.append(Outcome(label, tuple(sorted(rows, key=lambda r: r.first_ts))))
     return out
+
+
+def per_app_table(rows: list[Outcome], title: str) -> str:
+    """flows / hit / missed per nDPI app name, for the terminal."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for outcome in rows:
+        counts[outcome.label.ndpi][0] += 1
+        counts[outcome.label.ndpi][1] += outcome.hit
+    width = max([len(name) for name in counts] + [len(title)])
+    lines = [f"{title:<{width}}  flows    hit  missed"]
+    for name, (flows, hit) in sorted(counts.items()):
+        lines.append(f"{name:<{width}}  {flows:5d}  {hit:5d}  {flows - hit:6d}")
+    flows = sum(c[0] for c in counts.values())
+    hit = sum(c[1] for c in counts.values())
+    lines.append(f"{'total':<{width}}  {flows:5d}  {hit:5d}  {flows - hit:6d}")
+    return "\n".join(lines)
