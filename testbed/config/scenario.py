@@ -7,7 +7,7 @@ and strategy names), so a scenario that loads can run.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,7 @@ class Scenario:
     topology: TopologyRef
     workload: Workload
     policies: tuple[str, ...]
-    circumventions: dict[str, Circumvention]
+    circumventions: dict[str, Circumvention] = field(default_factory=dict)
     description: str = ""
     seed: int = 1
     references: tuple[str, ...] = ()
@@ -184,33 +184,11 @@ class _TopologySpec(Str):
         return _load_topology(node, ctx, path)
 
 
-@dataclass(frozen=True)
-class _ExpectDoc:
-    policy: str
-    circumvention: str
-    metric: str
-    min: float | None = None
-    max: float | None = None
-
-
-EXPECT = Struct(_ExpectDoc, {"policy": Str(), "circumvention": Str(), "metric": Str(list(METRICS), noun="metric"),
+EXPECT = Struct(Expect, {"policy": Str(), "circumvention": Str(), "metric": Str(list(METRICS), noun="metric"),
                              "min": Number(), "max": Number()})
 
 
-@dataclass(frozen=True)
-class _ScenarioDoc:
-    name: str
-    topology: TopologyRef
-    workload: Workload
-    policies: tuple[str, ...]
-    circumventions: dict[str, Circumvention] = field(default_factory=dict)
-    description: str = ""
-    seed: int = 1
-    references: tuple[str, ...] = ()
-    expect: tuple[_ExpectDoc, ...] = ()
-
-
-SCENARIO = Struct(_ScenarioDoc, {
+SCENARIO = Struct(Scenario, {
     "name": Str(),
     "description": Str(non_empty=False),
     "seed": Number(0, 2 ** 63, integer=True),
@@ -255,9 +233,9 @@ def parse_scenario(node: yaml.Node, ctx: Ctx, base: Path) -> Scenario:
                   join(where, "circumvention"), f"circumvention '{e.circumvention}' is not in this "
                                                 f"scenario's circumventions [{', '.join(circumventions)}]")
         ctx.check(e.min is not None or e.max is not None, item, where, "give min, max or both")
-        expects.append(Expect(e.policy, e.circumvention, e.metric, e.min, e.max, line_of(item)))
-    return Scenario(doc.name, doc.topology, doc.workload, tuple(policies), circumventions,
-                    doc.description, doc.seed, doc.references, tuple(expects), ctx.file, policies)
+        expects.append(replace(e, line=line_of(item)))
+    return replace(doc, circumventions=circumventions, expect=tuple(expects), source=ctx.file,
+                   policy_objects=policies)
 
 
 def _display(path: Path) -> str:
