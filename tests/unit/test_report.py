@@ -1,0 +1,71 @@
+"""Report outputs: table, HTML with plots, compare, list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from testbed.cli import main
+from testbed.report.table import render
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path_factory.mktemp("results")
+    assert main(["run", "--quiet", "--duration", "600", "--out", str(out),
+                 str(root / "scenarios" / "quality-policies.yaml")]) == 0
+    (path,) = out.glob("quality-policies/*")
+    return path
+
+
+def test_files_written(run_dir: Path) -> None:
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert doc["schema"] == "testbed.results/1" and doc["mode"] == "sim"
+    assert [c["policy"] for c in doc["cells"]] == ["none", "anrt-2016", "throttle-udp", "degrade"]
+    calls = (run_dir / "calls-degrade--none.csv").read_text().splitlines()
+    assert calls[0].startswith("call_id,intent_id,attempt,t_start") and len(calls) > 50
+
+
+def test_html_has_table_and_three_plots(run_dir: Path) -> None:
+    page = (run_dir / "report.html").read_text()
+    assert page.count("<img ") == 3 and page.count("data:image/png;base64,") == 3
+    assert "throttle-udp" in page and "Expectations" in page
+
+
+def test_compare_same_is_empty_other_seed_differs(run_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    a = run_dir / "results.json"
+    assert main(["compare", str(a), str(a)]) == 0
+    assert "no differences" in capsys.readouterr().out
+    other = json.loads(a.read_text())
+    other["cells"][3]["summary"]["median_mos"] = 1.5
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(other))
+    assert main(["compare", str(a), str(b)]) == 0
+    lines = [l for l in capsys.readouterr().out.splitlines() if "degrade × none" in l]
+    assert len(lines) == 1 and "MOS" in lines[0] and "→ 1.5" in lines[0]
+
+
+def test_compare_rejects_other_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text('{"a": 1}')
+    assert main(["compare", str(bad), str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == f"{bad} schema: not a testbed results.json"
+
+
+def test_table_alignment() -> None:
+    text = render([{"policy": "p", "circumvention": "c", "success_pct": 12.345, "median_mos": None}])
+    header, rule, row = text.splitlines()
+    assert len(header) == len(rule) and row.startswith("p ")
+    assert "12.3" in row and "–" in row
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for section in ("topologies:", "policies:", "traffic profiles:", "circumvention strategies:", "signatures:"):
+        assert section in out
+    assert "operator_edge" in out and "turn-tcp443" in out
