@@ -1,0 +1,22 @@
+"""policies/anrt-2016.yaml: what it names, in what order, and what it must leave alone."""
+
+from __future__ import annotations
+
+from testbed.dpi.catalog import APPS, CALL_APPS, CHAT, VOIP, category_of
+from testbed.policy.load import POLICY_DIR, load_policy
+
+MESSAGING = {app for app, category in APPS.items() if category == CHAT}
+
+
+def test_rules_and_references() -> None:
+    policy = load_policy(POLICY_DIR / "anrt-2016.yaml")
+    assert policy.name == "anrt-2016"
+    assert [(r.name, r.action.kind) for r in policy.rules] == [
+        ("operator-voice", "allow"), ("ott-calls", "drop"), ("unlicensed-voip", "drop"), ("voip-media", "drop")]
+    named = {app for rule in policy.rules for app in rule.match.apps}
+    assert CALL_APPS <= named                                     # every OTT call app the DPI can name
+    assert {"WhatsAppCall", "Viber", "Skype_TeamsCall", "IMO"} <= named
+    assert all(category_of(app) == VOIP for app in named)
+    assert not named & MESSAGING and MESSAGING >= {"WhatsApp", "ViberChat", "Telegram", "Signal"}
+    text = (POLICY_DIR / "anrt-2016.yaml").read_text(encoding="utf-8")
+    assert text.count("https://") >= 5 and "04-04" in text
