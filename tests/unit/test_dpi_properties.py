@@ -1,6 +1,6 @@
 """Arbitrary bytes into the parser, the flow table, every signature and the classifier: no exception.
 
-(The corpus twin, tests/corpus/test_corpus_properties.py, garbles real packets.)
+(The corpus twin, tests/corpus/test_dpi_corpus_properties.py, garbles real packets.)
 """
 
 from __future__ import annotations
