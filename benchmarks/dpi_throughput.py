@@ -47,12 +47,12 @@ def merge(out: Path) -> tuple[int, int]:
     return len(captures), len(packets)
 
 
-def ours(path: Path, runs: int, **kwargs: bool) -> float:
+def ours(path: Path, runs: int, identify: bool = False) -> float:
     """Best packets/s of reading ``path`` and classifying every packet."""
     policy = load_policy(POLICY)
     best = 0.0
     for _ in range(runs):
-        classifier = Classifier(policy, **kwargs)
+        classifier = Classifier(identify=True) if identify else Classifier(policy)
         feed = classifier.feed
         count = 0
         start = time.perf_counter()

@@ -31,7 +31,7 @@ class Flow:
         self.app_packet = 0
         self.app_why = ""
         self.sni: str | None = None
-        self.state: dict[str, Any] = {}      # per-signature scratch space
+        self.state: dict[Any, Any] = {}      # per-signature scratch space
         self.verdict: Any = None             # the Verdict once decided
         self.candidates: tuple[Any, ...] = ()  # rules whose L3/L4 part matches this flow
         self.media: Any = None               # behavioural detector state

@@ -189,9 +189,9 @@ def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[
                 ip = frame
             else:
                 ip = strip_link(linktype, frame)
-                if ip is None:
-                    stats.skipped += 1
-                    continue
+            if ip is None:
+                stats.skipped += 1
+                continue
             stats.ip_packets += 1
             yield ts, ip
     except (ValueError, struct.error) as exc:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from groundtruth import CORPUS, LABELS, Outcome, outcomes
+
 from testbed.policy.load import POLICY_DIR, load_policy
 
 

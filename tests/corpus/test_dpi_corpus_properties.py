@@ -11,10 +11,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from groundtruth import captures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from groundtruth import captures
 from testbed.dpi.classifier import NOT_INSPECTED, Classifier
 from testbed.dpi.flow import FlowTable
 from testbed.dpi.signature import Pkt

@@ -7,8 +7,8 @@ other flows it hits. The per-app tables are printed even when the tests pass.
 from __future__ import annotations
 
 import pytest
-
 from groundtruth import Outcome, outcomes, per_app_table
+
 from testbed.policy.model import Action, Match, Policy, Rule
 
 pytestmark = pytest.mark.corpus

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dpkt
 import pytest
-
 from groundtruth import captures
+
 from testbed.dpi.replay import run_capture
 from testbed.packets.capture import PCAPNG_MAGIC, ReadStats, frames, read_ip
 

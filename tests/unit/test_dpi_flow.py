@@ -7,7 +7,7 @@ from testbed.packets import ip
 from testbed.packets.ip import parse_ip
 
 
-def d(src: str, dst: str, sport: int, dport: int, payload: bytes = b"x"):  # noqa: ANN201
+def d(src: str, dst: str, sport: int, dport: int, payload: bytes = b"x"):
     decoded = parse_ip(ip.udp(src, dst, sport, dport, payload))
     assert decoded is not None
     return decoded

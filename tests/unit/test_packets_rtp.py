@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_real_g711_stream() -> None:
             heads.append(rtp.parse(d.payload))
     assert len(heads) >= 15 and all(h is not None for h in heads)
     assert {h.payload_type for h in heads} == {rtp.PT_PCMU}
-    assert all(b.sequence - a.sequence == 1 and b.timestamp - a.timestamp == 160 for a, b in zip(heads, heads[1:]))
+    assert all(b.sequence - a.sequence == 1 and b.timestamp - a.timestamp == 160 for a, b in itertools.pairwise(heads))
     rebuilt = rtp.build(heads[1].payload_type, heads[1].sequence, heads[1].timestamp, heads[1].ssrc, b"")
     assert len(rebuilt) == heads[1].header_len == 12
 

@@ -7,7 +7,6 @@ from testbed.dpi.signature import Detection, Pkt, Signature
 from testbed.packets import rtp
 from testbed.packets.ip import UDP
 
-
 _VERSION_2 = frozenset(range(0x80, 0xC0))  # RTP/RTCP version 2 in the top two bits
 
 

@@ -7,7 +7,6 @@ from testbed.dpi.signature import Detection, Pkt, Signature
 from testbed.packets import sip
 from testbed.packets.ip import TCP, UDP
 
-
 _UPPER = frozenset(range(ord("A"), ord("Z") + 1))
 
 
