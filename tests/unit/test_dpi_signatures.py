@@ -8,6 +8,7 @@ import pytest
 
 from testbed.dpi.flow import Flow, FlowTable
 from testbed.dpi.signature import Detection, Pkt, Signature
+from testbed.dpi.signatures.dtls import Dtls
 from testbed.dpi.signatures.h323 import H323
 from testbed.dpi.signatures.iax import Iax
 from testbed.dpi.signatures.imo import Imo
@@ -193,3 +194,12 @@ def test_leads_cover_what_each_signature_matches() -> None:
     for sig, data in samples.items():
         lead = sig.leads(UDP if UDP in sig.protos else TCP)
         assert lead is not None and data[0] in lead, sig.name
+
+
+def test_dtls_hello_names_dtls_not_an_app() -> None:
+    body = b"\xfe\xfd" + b"r" * 32 + b"\x00\x00\x00\x02\xc0\x2b\x01\x00"
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + b"\x00\x00" + b"\x00" * 3 + len(body).to_bytes(3, "big") + body
+    record = b"\x16\xfe\xfd\x00\x00" + b"\x00" * 6 + struct.pack("!H", len(handshake)) + handshake
+    assert run(Dtls(), [record], flow_of(sport=3478)) == Detection("DTLS", "DTLS 1.2 ClientHello in packet 1", final=False)
+    assert run(Dtls(), [record[:3] + b"\x00\x01" + record[5:]], flow_of(sport=3478)) is None  # epoch 1: not a hello
+    assert run(Dtls(), [b"\x17" + record[1:]], flow_of(sport=3478)) is None

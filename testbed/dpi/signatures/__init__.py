@@ -7,6 +7,7 @@ from testbed.dpi.signature import Signature
 
 def default_signatures() -> list[Signature]:
     """Cheap and specific first; RTP/RTCP last, as they need the most packets."""
+    from testbed.dpi.signatures.dtls import Dtls
     from testbed.dpi.signatures.h323 import H323
     from testbed.dpi.signatures.iax import Iax
     from testbed.dpi.signatures.imo import Imo
@@ -21,4 +22,4 @@ def default_signatures() -> list[Signature]:
     from testbed.dpi.signatures.whatsapp import WhatsAppChat
 
     return [Stun(), Viber(), Imo(), Sip(), Mgcp(), H323(), Iax(), Skinny(), WhatsAppChat(), Tls(),
-            OpenVpn(), WireGuard(), Rtcp(), Rtp()]
+            OpenVpn(), WireGuard(), Dtls(), Rtcp(), Rtp()]
