@@ -1,1 +1,4 @@
-"""The DPI engine: flow table, signatures, behavioural detector, classifier. Pure: no I/O."""
+"""The DPI engine: flow table, signatures, behavioural detector, classifier — pure, no I/O.
+
+``replay.py`` alone reads captures, for ``testbed classify`` and ``testbed replay``.
+"""

@@ -4,6 +4,12 @@ Rules are tried in order and the first that matches wins, as in the policy. A
 rule whose payload part (app, category, behaviour, SNI) cannot be settled yet
 holds the decision back: the flow stays undecided (``feed`` returns None) until
 that rule matches or can no longer match, or the inspection window ends.
+
+The per-packet path is kept short: a decided flow costs a parse and a lookup;
+an undecided one meets only the signatures that accept its first payload byte
+(``Signature.leads``) and have not yet given up on it (``payload_packets``); the
+rules are re-evaluated only when a packet taught something. A new UDP flow from
+a socket that just carried a call inherits that call's app (``endpoints.py``).
 """
 
 from __future__ import annotations
