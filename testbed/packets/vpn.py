@@ -16,9 +16,13 @@ WIREGUARD_TRANSPORT = 4
 
 
 def openvpn_control(opcode: int, session_id: bytes, packet_id: int, payload: bytes = b"",
-                    *, tcp: bool = False) -> bytes:
-    """An OpenVPN control packet without tls-auth (opcode/key-id byte, session, ack array, id)."""
-    packet = bytes([opcode << 3]) + session_id[:8].ljust(8, b"\0") + b"\x00" + struct.pack("!I", packet_id) + payload
+                    *, tcp: bool = False, acks: tuple[int, ...] = (), remote_session: bytes = b"") -> bytes:
+    """An OpenVPN control packet without tls-auth: opcode/key-id byte, session id, the ack
+    array (count, acked packet ids, then the peer's session id when acking), packet id."""
+    ack = bytes([len(acks)]) + b"".join(struct.pack("!I", a) for a in acks)
+    if acks:
+        ack += remote_session[:8].ljust(8, b"\0")
+    packet = bytes([opcode << 3]) + session_id[:8].ljust(8, b"\0") + ack + struct.pack("!I", packet_id) + payload
     return struct.pack("!H", len(packet)) + packet if tcp else packet
 
 

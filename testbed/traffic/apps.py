@@ -137,7 +137,7 @@ def imo(rng: random.Random, n: int) -> tuple[FlowPlan, ...]:
     opening = [
         Segment(0.0, True, b"\x81\x3c\x0e" + rng.randbytes(197)),
         Segment(0.002, True, b"\x82\x47\x0d\x00" + rng.randbytes(325)),
-        Segment(0.070, False, b"\x00\x09\x03\x21" + rng.randbytes(7)),
+        Segment(0.070, False, b"\x00\x09\x03\x21" + rng.randbytes(1) + b"\x02\x00\x00\x00\x00\x00"),
         Segment(0.071, False, b"\x00\x74\x0d\x00" + rng.randbytes(114)),
     ]
     media = [Segment(0.1 + i // 2 * 0.02 + (i % 2) * 0.003, i % 2 == 0,

@@ -40,7 +40,7 @@ def _openvpn(tcp: bool) -> Callable[[tuple[FlowPlan, ...], random.Random], tuple
         client_sid, server_sid = rng.randbytes(8), rng.randbytes(8)
         hello = [Segment(0.0, True, vpn.openvpn_control(vpn.OPENVPN_HARD_RESET_CLIENT_V2, client_sid, 0, tcp=tcp)),
                  Segment(0.05, False, vpn.openvpn_control(vpn.OPENVPN_HARD_RESET_SERVER_V2, server_sid, 0,
-                                                          rng.randbytes(12), tcp=tcp)),
+                                                          tcp=tcp, acks=(0,), remote_session=client_sid)),
                  Segment(0.06, True, vpn.openvpn_control(vpn.OPENVPN_CONTROL_V1, client_sid, 1,
                                                          b"\x16\x03\x01" + rng.randbytes(280), tcp=tcp)),
                  Segment(0.12, False, vpn.openvpn_control(vpn.OPENVPN_CONTROL_V1, server_sid, 1,
