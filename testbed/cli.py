@@ -28,6 +28,21 @@ def _run(args: argparse.Namespace) -> int:
         scenario = replace(scenario, seed=args.seed)
     if args.duration is not None:
         scenario = replace(scenario, workload=replace(scenario.workload, duration_s=args.duration))
+    if args.holding is not None:
+        w = scenario.workload
+        scenario = replace(scenario, workload=replace(w, holding=replace(w.holding, mean_s=args.holding)))
+    if args.policies or args.circumventions:
+        keep_p = args.policies.split(",") if args.policies else list(scenario.policies)
+        keep_c = args.circumventions.split(",") if args.circumventions else list(scenario.circumventions)
+        pairs = [(p, scenario.policies) for p in keep_p] + [(c, scenario.circumventions) for c in keep_c]
+        for name, known in pairs:
+            if name not in known:
+                raise ConfigError(scenario.source, "", None, f"--policies/--circumventions: '{name}' "
+                                  f"is not in the scenario: choose from {list(known)}")
+        scenario = replace(scenario, policies=tuple(keep_p),
+                           circumventions={c: scenario.circumventions[c] for c in keep_c},
+                           expect=tuple(e for e in scenario.expect
+                                        if e.policy in keep_p and e.circumvention in keep_c))
     progress = Progress(enabled=not args.quiet)
     out = results.output_dir(Path(args.out), scenario)
     mode, extra = "sim", {"shaper": "model (simulation: link delay/jitter/loss drawn flow-level)"}
@@ -129,6 +144,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--emulate", action="store_true", help="real packets on Mininet + OVS + os-ken (root)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--duration", type=float, help="override workload.duration_s (seconds)")
+    run.add_argument("--holding", type=float, help="override workload.holding.mean_s (seconds)")
+    run.add_argument("--policies", help="run only these of the scenario's policies (comma-separated)")
+    run.add_argument("--circumventions", help="run only these of the scenario's circumventions")
     run.add_argument("--out", default="results", help="results root (default: results/)")
     run.add_argument("--check-expect", action="store_true", help="exit 1 if an expect: entry fails")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
