@@ -63,19 +63,26 @@ class Compiled:
         return self.policy.deployment == TAP
 
 
-def compile_policy(policy: Policy) -> Compiled:
+def degrade_marks(policies: list[Policy]) -> dict[Action, int]:
+    """A DSCP for each distinct degrade action of these policies (shared by switches and hosts)."""
+    degrades = [r.action for p in policies for r in p.rules if r.action.kind == DEGRADE]
+    marks = {a: DSCP_BASE + i for i, a in enumerate(dict.fromkeys(degrades))}
+    if len(marks) > 64 - DSCP_BASE:
+        raise ValueError(f"more than {64 - DSCP_BASE} distinct degrade actions")
+    return marks
+
+
+def compile_policy(policy: Policy, marks: dict[Action, int] | None = None) -> Compiled:
     """Split the rules. The proactive prefix ends at the first rule that needs the
     payload or per-flow state (throttle's meter, reset's packets): rules after it
-    can only apply to flows that rule does not take, which only the classifier knows."""
+    can only apply to flows that rule does not take, which only the classifier knows.
+    ``marks``: the DSCP of each degrade action when several policies share the hosts."""
     prefix: list[Rule] = []
     for rule in policy.rules:
         if rule.match.needs_payload or rule.action.kind not in PROACTIVE_KINDS:
             break
         prefix.append(rule)
-    degrades = [r.action for r in policy.rules if r.action.kind == DEGRADE]
-    marks = {a: DSCP_BASE + i for i, a in enumerate(dict.fromkeys(degrades))}
-    if len(marks) > 64 - DSCP_BASE:
-        raise ValueError(f"policy {policy.name}: more than {64 - DSCP_BASE} distinct degrade actions")
+    marks = degrade_marks([policy]) if marks is None else marks
     return Compiled(policy, tuple(prefix), tuple(policy.rules[len(prefix):]), marks)
 
 

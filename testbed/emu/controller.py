@@ -1,0 +1,170 @@
+"""The DPI controller: an os-ken app, thin — packet-in → shared classifier → packet-out / flow-mod.
+
+Everything it sends comes from ``testbed.policy.compiler``; every decision from
+``testbed.dpi.classifier.Classifier``, the code the simulator uses. It reports
+what it decided as JSON lines on stdout (``ready``, ``verdict``, ``installed``,
+``late``) for the emulation to read. Started by ``testbed`` itself::
+
+    python -m testbed.emu.controller --tb-config ctl.pickle --ofp-tcp-listen-port 16653
+
+It listens on 127.0.0.1 only. Any exception in a handler ends the process
+(FAUCET's ``kill_on_exception``): a half-working DPI must not go on "blocking".
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from os_ken import cfg
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.ofproto import ofproto_v1_3
+
+from testbed.dpi.classifier import Classifier, Verdict
+from testbed.packets.ip import addr_text
+from testbed.policy import compiler
+from testbed.policy.model import RESET
+
+CONF = cfg.CONF
+CONF.register_cli_opts([cfg.StrOpt("tb-config", help="the compiled policies, per DPI switch (pickle)")])
+EXIT_HANDLER_FAILED = 70
+
+
+def kill_on_exception(handler: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(handler)
+    def wrapper(self: Any, ev: Any) -> None:
+        try:
+            handler(self, ev)
+        except BaseException:  # noqa: BLE001 - not handled: the process ends right here
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(EXIT_HANDLER_FAILED)
+    return wrapper
+
+
+class SwitchState:
+    """One DPI switch: its compiled policy, its classifier, its meters and verdicts."""
+
+    def __init__(self, compiled: compiler.Compiled) -> None:
+        self.compiled = compiled
+        self.classifier = Classifier(compiled.policy)
+        self.meters = compiler.MeterPool()
+        self.installed: dict[Any, Verdict] = {}   # flow key → the verdict whose entries went in
+        self.serial = 0
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"ev": event, "t": time.time(), **fields}) + "\n")
+    sys.stdout.flush()
+
+
+class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        config = pickle.loads(Path(CONF.tb_config).read_bytes())   # written by our own Session
+        self.switches = {int(dpid, 16): SwitchState(c) for dpid, c in config["switches"].items()}
+        self.barriers: dict[tuple[int, int], int] = {}   # (dpid, xid) → verdict serial
+
+    def _send(self, dp: Any, msgs: list[Any]) -> None:
+        for msg in msgs:
+            msg.datapath = dp
+            dp.send_msg(msg)
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    @kill_on_exception
+    def switch_features(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        state = self.switches.get(dp.id)
+        if state is None:
+            raise RuntimeError(f"switch {dp.id:016x} is not one of our DPI switches")
+        state.classifier = Classifier(state.compiled.policy)   # a reconnect starts clean
+        state.installed.clear()
+        msgs = compiler.setup_messages(state.compiled)
+        self._send(dp, msgs)
+        self.barriers[(dp.id, msgs[-1].xid)] = 0
+        emit("connected", dpid=f"{dp.id:016x}", policy=state.compiled.policy.name,
+             rules=list(compiler.describe(state.compiled)))
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    @kill_on_exception
+    def packet_in(self, ev: Any) -> None:
+        msg, now = ev.msg, time.time()
+        dp = msg.datapath
+        state = self.switches[dp.id]
+        frame, in_port = bytes(msg.data), msg.match["in_port"]
+        verdict = state.classifier.feed(frame[14:], now) if frame[12:14] == b"\x08\x00" else None
+        msgs: list[Any] = []
+        if verdict is not None and verdict.key is not None:
+            if state.installed.get(verdict.key) is verdict:
+                emit("late", dpid=f"{dp.id:016x}", key=_key(verdict.key))
+            else:
+                state.installed[verdict.key] = verdict
+                state.serial += 1
+                msgs += compiler.verdict_messages(state.compiled, verdict, state.serial, state.meters)
+                if verdict.action.kind == RESET:
+                    msgs += compiler.reset_packets(frame, in_port)
+                emit("verdict", dpid=f"{dp.id:016x}", serial=state.serial, key=_key(verdict.key),
+                     app=verdict.app, category=verdict.category, rule=verdict.rule,
+                     action=verdict.action.kind, packet_index=verdict.packet_index,
+                     elapsed=verdict.elapsed, why=verdict.why)
+        msgs += compiler.forward(state.compiled, verdict, frame, in_port)
+        self._send(dp, msgs)
+        for m in msgs:
+            if type(m).__name__ == "OFPBarrierRequest":
+                self.barriers[(dp.id, m.xid)] = state.serial
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    @kill_on_exception
+    def barrier_reply(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        serial = self.barriers.pop((dp.id, ev.msg.xid), None)
+        if serial == 0:
+            emit("ready", dpid=f"{dp.id:016x}")
+        elif serial is not None:
+            emit("installed", dpid=f"{dp.id:016x}", serial=serial)
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    @kill_on_exception
+    def flow_removed(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        meter = self.switches[dp.id].meters.give_back(ev.msg.cookie)
+        if meter is not None:
+            self._send(dp, [compiler.meter_delete(meter)])
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    @kill_on_exception
+    def error(self, ev: Any) -> None:
+        raise RuntimeError(f"switch refused a message: type {ev.msg.type} code {ev.msg.code} "
+                           f"data {bytes(ev.msg.data)[:64].hex()}")
+
+
+def _key(key: Any) -> list[Any]:
+    proto, client, cport, server, sport = key
+    return [proto, addr_text(client), cport, addr_text(server), sport]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse os-ken's options (listening on loopback only) and run the app until killed."""
+    import os_ken.controller.controller  # noqa: F401 - registers the ofp-* options
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    CONF(args=args + ["--ofp-listen-host", "127.0.0.1"], project="os_ken")
+    app_manager.AppManager.run_apps(["testbed.emu.controller"])
+
+
+if __name__ == "__main__":
+    from testbed.emu.controller import main as _main   # the app's own module, not __main__
+
+    _main()

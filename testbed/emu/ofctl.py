@@ -1,0 +1,67 @@
+"""Reading a switch's flow table back (``ovs-ofctl dump-flows``): counters for the tests."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+
+_FIELD = re.compile(r"(\w+)=([^,\s]+)")
+
+
+@dataclass(frozen=True)
+class Dumped:
+    priority: int
+    match: dict[str, str]
+    actions: str
+    n_packets: int
+    n_bytes: int
+    cookie: int
+
+    @property
+    def drops(self) -> bool:
+        return self.actions == "drop"
+
+
+def parse(text: str) -> list[Dumped]:
+    """``ovs-ofctl -O OpenFlow13 dump-flows`` lines → entries (the header line is skipped)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if "actions=" not in line:
+            continue
+        head, actions = line.rsplit("actions=", 1)
+        fields: dict[str, str] = {}
+        flags = []
+        for part in head.replace(", ", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            m = _FIELD.fullmatch(part.split(" ")[-1]) if " " in part else _FIELD.fullmatch(part)
+            if m:
+                fields[m.group(1)] = m.group(2)
+            else:
+                flags.append(part)
+        match = {k: v for k, v in fields.items()
+                 if k not in ("cookie", "duration", "table", "n_packets", "n_bytes", "priority",
+                              "idle_timeout", "hard_timeout", "idle_age", "hard_age", "reset_counts")}
+        for flag in flags:
+            match[flag] = ""
+        out.append(Dumped(int(fields.get("priority", "32768")), match, actions.strip(),
+                          int(fields.get("n_packets", "0")), int(fields.get("n_bytes", "0")),
+                          int(fields.get("cookie", "0"), 16)))
+    return out
+
+
+def dump_flows(bridge: str) -> list[Dumped]:
+    done = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge],
+                          capture_output=True, text=True, check=True)
+    return parse(done.stdout)
+
+
+def flow_entries(entries: list[Dumped], src: str, sport: int, dst: str, dport: int) -> list[Dumped]:
+    """The entries matching exactly this direction of a flow (the controller's verdict entries)."""
+    return [e for e in entries
+            if e.match.get("nw_src") == src and e.match.get("nw_dst") == dst
+            and e.match.get("tp_src", e.match.get("udp_src", e.match.get("tcp_src"))) == str(sport)
+            and e.match.get("tp_dst", e.match.get("udp_dst", e.match.get("tcp_dst"))) == str(dport)]

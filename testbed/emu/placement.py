@@ -1,0 +1,91 @@
+"""Placing flows on the agents: one flow plan → a ``serve`` for the server's agent and an
+``open`` for the client's, and the steps of running them (a generator of ``Wait``).
+
+The server side is told first and acknowledges before the client sends its first
+packet: a datagram arriving at a port nobody listens on yet would draw an ICMP
+unreachable, which the client would take for a reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from testbed.emu.mailbox import Key, Steps, Wait
+from testbed.emu.media import media_sizes, templates
+from testbed.traffic.apps import FlowPlan
+
+ACK_TIMEOUT_S = 10.0
+LINGER_S = 0.5     # a side keeps receiving this long after it stopped sending
+SLACK_S = 15.0     # how late past its planned end a report may come before the run is broken
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    id: str
+    client: str            # host names
+    server: str
+    client_ip: str
+    server_ip: str
+    client_port: int
+    plan: FlowPlan
+    hold: float = 0.0      # media seconds after the opening (0: the opening only)
+    frame_ms: float = 20.0
+    setup_timeout: float = 10.0
+    max_loss_pct: float = 100.0
+
+    @property
+    def key(self) -> tuple[int, str, int, str, int]:
+        """The classifier's flow key (the client sends the first packet)."""
+        return (17 if self.plan.l4 == "udp" else 6, self.client_ip, self.client_port, self.server_ip,
+                self.plan.server_port)
+
+    def planned_s(self) -> float:
+        opening = max((s.t for s in self.plan.segments), default=0.0)
+        return opening + self.hold + self.setup_timeout + LINGER_S
+
+
+def _side(spec: FlowSpec, up: bool) -> dict[str, Any]:
+    plan = spec.plan
+    mine = [(s.t, s.payload.hex()) for s in plan.segments if s.up == up]
+    theirs = [s.payload for s in plan.segments if s.up != up]
+    own_t = templates(plan, up) if spec.hold > 0 else []
+    their_t = templates(plan, not up) if spec.hold > 0 else []
+    return {"id": spec.id, "l4": plan.l4, "segments": mine, "templates": [t.hex() for t in own_t],
+            "frame_ms": spec.frame_ms, "hold": spec.hold, "setup_timeout": spec.setup_timeout,
+            "max_loss_pct": spec.max_loss_pct, "linger": LINGER_S,
+            "expect_packets": len(theirs), "expect_bytes": sum(map(len, theirs)),
+            "peer_sizes": [len(p) for p in theirs], "peer_media_sizes": media_sizes(their_t)}
+
+
+def commands(spec: FlowSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(serve for the server's agent, open for the client's)."""
+    serve = {"op": "serve", **_side(spec, up=False), "local_port": spec.plan.server_port,
+             "peer": spec.client_ip, "peer_port": spec.client_port}
+    opener = {"op": "open", **_side(spec, up=True), "local_port": spec.client_port,
+              "peer": spec.server_ip, "peer_port": spec.plan.server_port}
+    return serve, opener
+
+
+Send = Callable[[str, dict[str, Any]], None]
+
+
+def place(send: Send, take: Callable[[tuple[Key, ...]], dict[Key, dict[str, Any]]],
+          specs: list[FlowSpec]) -> Steps:
+    """Run flows to their end; returns {(flow id, "client" | "server"): report}."""
+    for spec in specs:
+        send(spec.server, commands(spec)[0])
+    acks = tuple(("ack", s.id) for s in specs)
+    yield Wait(acks, ACK_TIMEOUT_S, "server agents")
+    take(acks)
+    for spec in specs:
+        send(spec.client, commands(spec)[1])
+    clients = tuple(("report", s.id, "client") for s in specs)
+    yield Wait(clients, max(s.planned_s() for s in specs) + SLACK_S, "client agents")
+    for spec in specs:
+        send(spec.server, {"op": "end", "id": spec.id})
+    servers = tuple(("report", s.id, "server") for s in specs)
+    yield Wait(servers, ACK_TIMEOUT_S, "server agents")
+    got = take(clients + servers)
+    return {(k[1], k[2]): v for k, v in got.items()}

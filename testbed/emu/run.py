@@ -1,0 +1,84 @@
+"""``testbed run --emulate``: every cell of a scenario on one emulated network.
+
+The network is built once per run; each cell restarts the controller with the
+cell's policy (on every DPI switch), sets the switches' fail mode and the hosts'
+degrade shaping, and runs the scenario's workload in a SimPy
+``RealtimeEnvironment`` until its last call and flow have ended. The results have
+the simulator's schema, plus each call's record and what the DPI reported.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import simpy.rt
+
+from testbed.config.scenario import Scenario
+from testbed.emu.network import EmuNetwork
+from testbed.emu.session import Session
+from testbed.metrics.summary import outcomes, per_app, summarize
+from testbed.run import Cell, build_topology
+from testbed.workload.calls import CallWorkload
+
+
+class EmuRunner:
+    def __init__(self, scenario: Scenario, session: Session) -> None:
+        self.scenario, self.session = scenario, session
+        self.windows: list[dict[str, Any]] = []
+
+    def run_cell(self, scenario: Scenario, policy_name: str, circ_name: str,
+                 progress: Callable[[float], None] | None = None) -> Cell:
+        session = self.session
+        session.set_policies(scenario.policy_objects[policy_name])
+        first_event = len(session.events)
+        env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
+        network = EmuNetwork(session, scenario.workload, random.Random(f"network:{scenario.seed}"), scenario.seed)
+        workload = CallWorkload(env, scenario.workload, network, random.Random(f"workload:{scenario.seed}"),
+                                network.subscriber_hosts(), scenario.circumventions[circ_name], progress)
+        started = time.time()
+        env.process(workload.source())
+        env.run()   # until the last call, retry and flow is over: nothing left to schedule
+        events = session.events[first_event:]
+        adopters = sum(s.strategy != "none" for s in workload.subscribers)
+        window = {"policy": policy_name, "circumvention": circ_name, "wall_start": started,
+                  "wall_end": time.time()}
+        self.windows.append(window)
+        dpi = {"verdicts": sum(e["ev"] == "verdict" for e in events),
+               "late_packet_ins": sum(e["ev"] == "late" for e in events),
+               "actions": _count(e["action"] for e in events if e["ev"] == "verdict")}
+        return Cell(policy_name, circ_name,
+                    summarize(workload.calls, workload.flows, len(workload.subscribers), adopters),
+                    per_app(workload.calls, workload.flows), outcomes(workload.calls), workload.calls,
+                    workload.flows, {"calls": [asdict(c) for c in workload.calls], "dpi": dpi,
+                                     "wall_s": round(window["wall_end"] - started, 1)})
+
+    def extra(self) -> dict[str, Any]:
+        s = self.session
+        return {"shaper": s.shaper,
+                "emulation": {"switch": "Open vSwitch, userspace datapath (netdev), OpenFlow 1.3",
+                              "controller": "os-ken 4.2.2 app testbed.emu.controller on 127.0.0.1",
+                              "bandwidth": "HTB (tc) on every link with a bw",
+                              "delay_jitter_loss": s.shaper,
+                              "degrade": "DSCP mark by the DPI; iptables statistic + NFQUEUE delayer at receivers",
+                              "pcap": str(s.workdir / "dpi.pcap"),
+                              "cells": self.windows}}
+
+
+def _count(values: Iterator[str] | Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+@contextmanager
+def emulated_runner(scenario: Scenario, out_dir: Path) -> Iterator[EmuRunner]:
+    """The network for a whole run; torn down (and cleaned) however the run ends."""
+    with Session(build_topology(scenario), Path(out_dir)) as session:
+        yield EmuRunner(scenario, session)

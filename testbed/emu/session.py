@@ -1,0 +1,298 @@
+"""One emulated network for a run: Mininet + OVS, the DPI controller, one traffic agent per
+host, link shaping and the capture — started in order, torn down in reverse on every exit.
+
+Used by the runner (``testbed run --emulate``), the integration tests and the
+benchmark::
+
+    with Session(OperatorEdge(), workdir) as s:
+        s.set_policies({"tbdpi1": load_policy(resolve("anrt-2016"))})
+        reports = s.place([s.spec("tb1s1", "tbwa", plan, hold=5)])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+import zlib
+from pathlib import Path
+from typing import IO, Any
+
+from testbed.emu import clean, system
+from testbed.emu.mailbox import Mailbox, Timeout, read_lines, run_blocking
+from testbed.emu.placement import FlowSpec, place
+from testbed.emu.shaping import PATH_QUEUE, host_shaping
+from testbed.emu.state import RunState
+from testbed.policy import compiler
+from testbed.policy.model import SECURE, Policy
+from testbed.traffic.apps import FlowPlan
+
+READY_TIMEOUT_S = 30.0
+CLIENT_PORTS = range(32768, 61000)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Session:
+    """Build with ``with Session(topo, workdir) as s:``; ``s.set_policies`` before traffic."""
+
+    def __init__(self, topo: Any, workdir: Path, *, capture: bool = True, shaper: str | None = None,
+                 log: Any = None) -> None:
+        self.topo, self.workdir, self.want_capture, self.want_shaper = topo, workdir, capture, shaper
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.box = Mailbox()
+        self.verdicts: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.policies: dict[str, Policy] = {}
+        self.compiled: dict[str, compiler.Compiled] = {}
+        self.agents: dict[str, subprocess.Popen[bytes]] = {}
+        self.controller: subprocess.Popen[bytes] | None = None
+        self.capture: Any = None
+        self.pcap: Path | None = None
+        self._stack = contextlib.ExitStack()
+        self._ids = itertools.count(1)
+        self._ports: dict[str, itertools.cycle[int]] = {}
+        self.box.listeners.append(self._on_message)
+        info = {h: topo.nodeInfo(h) for h in topo.hosts()}
+        self.ips = {h: str(i["ip"]).split("/")[0] for h, i in info.items()}
+        self.host_info = info
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def start(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # Mininet's imports warn about pkg_resources/distutils
+            system.require()
+            from mininet.log import setLogLevel
+
+            from testbed.emu import net as emunet
+        setLogLevel("warning")
+        self._clear_leftovers()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.state = RunState()
+        self._stack.callback(self._forget_state)
+        self.shaper = system.delay_shaper(self.want_shaper)
+        self.port = _free_port()
+        self.dpis = emunet.dpi_switches(self.topo)
+        self.log(f"*** Building {len(self.ips)} hosts, {len(self.topo.switches())} OVS bridges "
+                 f"(userspace datapath), DPI: {', '.join(self.dpis)}; delay shaper: {self.shaper}")
+        self.net = emunet.build(self.topo, {d: SECURE for d in self.dpis}, self.port, self.shaper, self.state)
+        self._stack.callback(self._stop_net)
+        self.net.build()
+        emunet.configure_hosts(self.net)
+        self._start_agents()
+        self._stack.callback(self.stop_controller)
+        self.net.start()
+        emunet.check_bridges(self.net)
+        for dpi in self.dpis:
+            emunet.tune_controller_link(self.net, dpi)
+        if self.want_capture:
+            from testbed.emu.capture import Capture
+
+            ports = [p for d in self.dpis for p in emunet.dpi_ports(self.net, d)]
+            self.capture = Capture(self.workdir / "dpi.pcap", ports, self.state)
+            self._stack.callback(self._stop_capture)
+        if threading_main():
+            previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            self._stack.callback(signal.signal, signal.SIGTERM, previous)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def _clear_leftovers(self) -> None:
+        found = clean.leftovers()
+        if any(found.values()):
+            for line in clean.clean():
+                self.log(f"*** leftovers of an earlier run: {line}")
+            if any(r.owner_alive for r in clean.records()):
+                raise system.EmulationUnavailable("another emulation is running (see testbed clean)")
+
+    def _forget_state(self) -> None:
+        for line in clean.clean(include_self=True):
+            if not line.startswith("nothing"):
+                self.log(f"*** clean: {line}")
+        self.state.close()
+
+    def _stop_net(self) -> None:
+        self.net.stop()
+        for ctl in self.net.controllers:   # RemoteController.stop() leaves its shell running
+            ctl.terminate()
+
+    def _stop_capture(self) -> None:
+        self.pcap = self.capture.stop()
+
+    # -- agents ------------------------------------------------------------------------------
+    def _start_agents(self) -> None:
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        for name in sorted(self.ips):
+            err: IO[Any] = open(logs / f"agent-{name}.log", "wb")
+            proc = self.net.get(name).popen([sys.executable, "-m", "testbed.emu.agent", name],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            err.close()
+            self.state.process(proc.pid, f"agent {name}")
+            self.agents[name] = proc
+            read_lines(proc.stdout, self.box, name)
+        self._stack.callback(self._stop_agents)
+        keys = tuple(("ready", h) for h in self.agents)
+        if not self.box.wait(keys, READY_TIMEOUT_S):
+            raise Timeout(f"agents did not start: {self.box.missing(keys)} (see {logs})")
+        self.box.take(keys)
+
+    def _stop_agents(self) -> None:
+        for proc in self.agents.values():
+            if proc.poll() is None and proc.stdin is not None:
+                with contextlib.suppress(BrokenPipeError, OSError):
+                    proc.stdin.write(b'{"op": "quit"}\n')
+                    proc.stdin.close()
+        deadline = time.monotonic() + 3
+        for proc in self.agents.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.agents.clear()
+
+    def send(self, host: str, cmd: dict[str, Any]) -> None:
+        import json
+
+        stdin = self.agents[host].stdin
+        assert stdin is not None
+        stdin.write(json.dumps(cmd).encode() + b"\n")
+        stdin.flush()
+
+    # -- controller and policies -----------------------------------------------------------
+    def set_policies(self, policies: dict[str, Policy] | Policy) -> None:
+        """(Re)start the controller with these policies (one for every DPI switch, or per switch)."""
+        from testbed.emu import net as emunet
+
+        if isinstance(policies, Policy):
+            policies = {d: policies for d in self.dpis}
+        if set(policies) != set(self.dpis):
+            raise ValueError(f"policies for {sorted(policies)}, DPI switches are {self.dpis}")
+        self.stop_controller()
+        marks = compiler.degrade_marks(list(policies.values()))
+        self.policies = dict(policies)
+        self.compiled = {d: compiler.compile_policy(p, marks) for d, p in policies.items()}
+        for dpi, policy in policies.items():
+            emunet.set_fail_mode(self.net, dpi, policy.fail_mode)
+        self._start_controller()
+        self._shape(marks)
+
+    def _dpid(self, switch: str) -> str:
+        return str(self.topo.nodeInfo(switch)["dpid"])
+
+    def _start_controller(self) -> None:
+        config = self.workdir / "controller.pickle"
+        config.write_bytes(pickle.dumps({"switches": {self._dpid(d): c for d, c in self.compiled.items()}}))
+        err = open(self.workdir / "logs" / "controller.log", "ab")
+        self.controller = subprocess.Popen(
+            [sys.executable, "-m", "testbed.emu.controller", "--tb-config", str(config),
+             "--ofp-tcp-listen-port", str(self.port)], stdout=subprocess.PIPE, stderr=err)
+        err.close()
+        self.state.process(self.controller.pid, "controller")
+        read_lines(self.controller.stdout, self.box, "controller")  # type: ignore[arg-type]
+        keys = tuple(("dpi-ready", self._dpid(d)) for d in self.dpis)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.box.wait(keys, 0.2):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise Timeout(f"DPI switches did not connect to the controller: {self.box.missing(keys)}")
+        self.box.take(keys)
+
+    def stop_controller(self, kill: bool = False) -> None:
+        """End the controller (``kill``: SIGKILL, as a crash would)."""
+        proc, self.controller = self.controller, None
+        if proc is None or proc.poll() is not None:
+            return
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        if msg.get("source") != "controller":
+            return
+        self.events.append(msg)
+        if msg["ev"] == "verdict":
+            self.verdicts[tuple(msg["key"])] = msg
+
+    def check_alive(self) -> None:
+        """Fail fast: a dead controller or agent means the results would be wrong."""
+        if self.controller is not None and self.controller.poll() is not None:
+            log = (self.workdir / "logs" / "controller.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the DPI controller died (exit {self.controller.returncode}):\n{log}")
+        for host, proc in self.agents.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"agent {host} died (exit {proc.returncode}); "
+                                   f"see {self.workdir / 'logs' / f'agent-{host}.log'}")
+
+    def _shape(self, marks: dict[Any, int]) -> None:
+        """Each host's delay/loss rules and its agent's NFQUEUE delayer."""
+        self.shaping = {h: host_shaping(self.topo, h, self.ips, self.shaper, marks) for h in self.ips}
+        waits = []
+        for host, shaping in self.shaping.items():
+            if shaping.needs_delayer:
+                ident = f"shape{next(self._ids)}"
+                self.send(host, {"op": "shape", "id": ident, "path_queue": PATH_QUEUE, "seed": zlib.crc32(host.encode()),
+                                 "path": shaping.path, "degrade": {str(q): v for q, v in shaping.degrade.items()}})
+                waits.append(("ack", ident))
+        if not self.box.wait(tuple(waits), READY_TIMEOUT_S):
+            raise Timeout(f"agents did not bind their NFQUEUEs: {self.box.missing(tuple(waits))}")
+        self.box.take(tuple(waits))
+        for host, shaping in self.shaping.items():
+            node = self.net.get(host)
+            done = node.popen(["iptables-restore"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+            _, err = done.communicate(shaping.restore_input().encode())
+            if done.returncode != 0:
+                raise RuntimeError(f"iptables-restore on {host}: {err.decode().strip()}")
+
+    # -- flows ------------------------------------------------------------------------------
+    def client_port(self, host: str) -> int:
+        ports = self._ports.setdefault(host, itertools.cycle(CLIENT_PORTS))
+        return next(ports)
+
+    def spec(self, client: str, server: str, plan: FlowPlan, **options: Any) -> FlowSpec:
+        return FlowSpec(f"f{next(self._ids)}", client, server, self.ips[client], self.ips[server],
+                        self.client_port(client), plan, **options)
+
+    def place(self, specs: list[FlowSpec]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Run flows to their end, blocking; {(flow id, side): report}."""
+        return run_blocking(self.box, place(self.send, self.box.take, specs), self.check_alive)  # type: ignore[no-any-return]
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)   # unwinds through every ``finally``: the network is torn down

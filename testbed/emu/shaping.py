@@ -1,0 +1,96 @@
+"""Link shaping: bandwidth by HTB on the links; delay, jitter and loss by netem, or else
+by the hosts' own netfilter (pure: this module only says what to configure).
+
+Without netem a link cannot delay packets, and iptables does not see the packets
+the userspace datapath switches. So each host shapes what it sends: for every
+destination, the topology's path model (``testbed.topo.path``: the links'
+delays summed, jitters in quadrature, losses combined — what the simulator uses)
+becomes an iptables ``statistic`` drop and an NFQUEUE the host's agent holds the
+packet in. The end-to-end delay, jitter and loss are the path's; where along the
+path they happen is not modelled.
+
+A ``degrade`` verdict marks the flow's packets with a DSCP (``compiler.Compiled.marks``);
+each host's INPUT drops and delays marked packets as the action says. That is the
+"degrade shaper" the DPI steers flows through, run at the flow's receivers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from testbed.emu.system import NETEM
+from testbed.policy.model import Action
+from testbed.topo import ms, path
+
+PATH_QUEUE = 1
+DEGRADE_QUEUE_BASE = 100   # + the DSCP mark
+
+
+def link_params(info: dict[str, Any], shaper: str) -> dict[str, Any]:
+    """Mininet TCLink options for a topology link. Checksum offload off: the userspace
+    datapath does not fill in checksums, so offloaded packets would arrive corrupt."""
+    params: dict[str, Any] = {"txo": False, "rxo": False}
+    if info.get("bw"):
+        params["bw"] = float(info["bw"])
+    if shaper == NETEM:
+        if ms(info.get("delay")):
+            params["delay"] = f"{ms(info.get('delay')):g}ms"
+        if ms(info.get("jitter")):
+            params["jitter"] = f"{ms(info.get('jitter')):g}ms"
+        if info.get("loss"):
+            params["loss"] = float(info["loss"])
+    return params
+
+
+@dataclass(frozen=True)
+class HostShaping:
+    """What one host's netfilter and agent do."""
+
+    host: str
+    rules: tuple[str, ...]                                          # iptables -A lines (filter table)
+    path: dict[str, tuple[float, float]] = field(default_factory=dict)       # dst ip → (delay, jitter) ms
+    degrade: dict[int, tuple[float, float]] = field(default_factory=dict)    # queue → (delay, jitter) ms
+
+    def restore_input(self) -> str:
+        """The filter table for ``iptables-restore`` (replaces whatever was there)."""
+        return "\n".join(["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+                          *self.rules, "COMMIT", ""])
+
+    @property
+    def needs_delayer(self) -> bool:
+        return bool(self.path or self.degrade)
+
+
+def _probability(loss: float) -> str:
+    return f"{min(max(loss, 0.0), 1.0):.6f}"
+
+
+def host_shaping(topo: Any, host: str, ips: dict[str, str], shaper: str,
+                 marks: dict[Action, int]) -> HostShaping:
+    """The rules for ``host``; ``ips``: every host's address (no prefix length)."""
+    rules: list[str] = []
+    delays: dict[str, tuple[float, float]] = {}
+    if shaper != NETEM:
+        for other, addr in sorted(ips.items()):
+            if other == host:
+                continue
+            model = path(topo, host, other)
+            if model.loss > 0:
+                rules.append(f"-A OUTPUT -d {addr}/32 -m statistic --mode random "
+                             f"--probability {_probability(model.loss)} -j DROP")
+            if model.delay_ms > 0 or model.jitter_ms > 0:
+                rules.append(f"-A OUTPUT -d {addr}/32 -j NFQUEUE --queue-num {PATH_QUEUE}")
+                delays[addr] = (model.delay_ms, model.jitter_ms)
+    degrade: dict[int, tuple[float, float]] = {}
+    for action, mark in sorted(marks.items(), key=lambda am: am[1]):
+        if action.loss_pct > 0:
+            rules.append(f"-A INPUT -m dscp --dscp {mark} -m statistic --mode random "
+                         f"--probability {_probability(action.loss_pct / 100)} -j DROP")
+        if action.delay_ms > 0 or action.jitter_ms > 0:
+            queue = DEGRADE_QUEUE_BASE + mark
+            rules.append(f"-A INPUT -m dscp --dscp {mark} -j NFQUEUE --queue-num {queue}")
+            # the jitter a degrade adds around its delay; with no delay, around a mean of one jitter
+            # so that the normal draw does not pile half the packets up at zero
+            degrade[queue] = (action.delay_ms or action.jitter_ms, action.jitter_ms)
+    return HostShaping(host, tuple(rules), delays, degrade)
