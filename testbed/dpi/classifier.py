@@ -164,6 +164,12 @@ class Classifier:
         self._prune_at = frozenset(s.payload_packets for s in sigs if s.payload_packets)
         self._tables: dict[tuple[int, tuple[Signature, ...]], list[tuple[Signature, ...]]] = {}
 
+    def reset(self) -> None:
+        """Forget every flow and endpoint, keep what was compiled: a fresh classifier, cheaply."""
+        table = self.table
+        self.table = FlowTable(table.idle_timeout, table.max_flows, keep_history=table.history is not None)
+        self.endpoints = EndpointMemory(self.endpoints.ttl, self.endpoints.max_entries)
+
     def feed(self, data: bytes, ts: float) -> Verdict | None:
         """One IP packet (no link layer). Returns the flow's Verdict, or None while undecided."""
         d = parse_ip(data)

@@ -70,6 +70,17 @@ class _Group:
             self.final[c.intent_id] = outcome
         self.dpi_apps[c.dpi_app or "-"] += 1
 
+    def merged(self, other: _Group) -> _Group:
+        """A group holding both (apps have disjoint intents)."""
+        out = _Group()
+        for name in ("attempts", "answered", "no_answer", "capacity", "hit"):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        for name in ("mos", "loss", "pdd", "ttb_ms", "ttb_packets"):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        out.final = {**self.final, **other.final}
+        out.dpi_apps = self.dpi_apps + other.dpi_apps
+        return out
+
     def success(self) -> float | None:
         """Share of intents completed, out of intents not ended by no-answer."""
         counted = [o for o in self.final.values() if o != NO_ANSWER]
@@ -77,13 +88,20 @@ class _Group:
 
 
 def _groups(calls: list[CallRecord]) -> dict[str, _Group]:
-    groups: dict[str, _Group] = {"all": _Group(), "ott": _Group(), "operator": _Group()}
+    """One group per app, plus "ott", "operator" and "all" merged from them."""
+    groups: dict[str, _Group] = {}
     for c in calls:
-        groups["all"].add(c)
-        groups["operator" if c.app == "sip" else "ott"].add(c)
-        if c.app not in groups:
-            groups[c.app] = _Group()
-        groups[c.app].add(c)
+        group = groups.get(c.app)
+        if group is None:
+            group = groups[c.app] = _Group()
+        group.add(c)
+    ott, operator = _Group(), _Group()
+    for app, group in list(groups.items()):
+        if PROFILES[app].ott:
+            ott = ott.merged(group)
+        else:
+            operator = operator.merged(group)
+    groups.update(ott=ott, operator=operator, all=ott.merged(operator))
     return groups
 
 

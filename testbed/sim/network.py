@@ -8,10 +8,10 @@ call fails at once; throttle → the excess over the meter rate is lost; degrade
 → added loss, jitter and delay. Loss, delay and jitter of the path come from the
 topology's links. A relay with ``capacity`` N refuses the (N+1)th concurrent call.
 
-Bytes are generated per *variant* (``workload.variants`` random draws per app
-and strategy) and their verdicts cached: the classifier is deterministic in the
-bytes, so a million calls cost a few hundred classifications. ``variants: 0``
-builds and classifies every call's own bytes.
+Bytes are generated per *variant* (``workload.variants`` random draws per app,
+strategy and subscriber host) and their verdicts cached: the classifier is
+deterministic in the bytes, so a million calls cost a few hundred classifier
+runs. ``variants: 0`` builds and classifies every call's own bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from testbed.metrics.emodel import mos_for
 from testbed.metrics.jitter import expected_jitter
 from testbed.policy.model import DEGRADE, DROP, RESET, THROTTLE, Policy
 from testbed.topo import PathModel, path
-from testbed.traffic.apps import CALL, PROFILES, SIGNALLING, FlowPlan
+from testbed.traffic.apps import PROFILES, SIGNALLING, FlowPlan
 from testbed.traffic.circumvention import STRATEGIES, Strategy
 from testbed.traffic.wire import Endpoints, packets
 from testbed.workload.calls import Attempt, Subscriber
@@ -41,6 +41,7 @@ from testbed.workload.records import RESET as RESET_OUT
 OPENING_PACKETS = 24      # packets built per flow: more than any inspection window we ship
 PROCESSING_MS = 40.0      # server-side call processing in the post-dial delay
 CODEC_LOOKAHEAD_MS = 5.0
+NO_ANSWER_RINGS = 4       # the caller gives up after this many ring periods
 
 
 @dataclass(frozen=True)
@@ -53,26 +54,39 @@ class Classified:
 
     flows: tuple[tuple[FlowPlan, Verdict], ...]
     server: str
+    capacity: int                  # of the server (0: unlimited)
     path: PathModel
     hit: Verdict | None            # the verdict the policy acts on (signalling before media)
-    hit_role: str = ""
-    pdd_ms: float = 0.0
-    loss: float = 0.0              # media loss after the action and the strategy's transport
+    setup_s: float                 # post-dial delay
+    # what the policy does before the callee answers, and after: (outcome, seconds) or ("", 0)
+    refused: tuple[str, float] = ("", 0.0)
+    unheard: tuple[str, float] = ("", 0.0)
+    # the media of a call that goes ahead
+    loss: float = 0.0              # after the action and the strategy's transport
     delay_ms: float = 0.0
-    sigma_ms: float = 0.0          # std of the media's delay variation
-    # the same for every call of this variant, ready for its record
+    jitter_ms: float = 0.0         # RFC 3550 jitter a receiver would measure
+    mouth_to_ear_ms: int = 0       # delay + packetisation + jitter buffer + look-ahead
+    packets_per_s: float = 50.0
+    ie: float = 0.0
+    bpl: float = 25.1
+    # for the record
     dpi_app: str = ""
     action: str = "allow"
     rule: str = ""
     ttb_packets: int = 0
     ttb_ms: float = 0.0
-    jitter_ms: float = 0.0         # RFC 3550 jitter a receiver would measure
-    mouth_to_ear_ms: int = 0       # delay + packetisation + jitter buffer + look-ahead
 
 
-def classify(policy: Policy, plan: FlowPlan, ends: Endpoints) -> Verdict:
-    """Feed a flow's opening to a fresh classifier; settle it if the opening ran out first."""
-    classifier = Classifier(policy)
+def classify(policy: Policy, plan: FlowPlan, ends: Endpoints, classifier: Classifier | None = None) -> Verdict:
+    """Feed a flow's opening to a fresh classifier; settle it if the opening ran out first.
+
+    ``classifier`` (with the same policy) is reset and reused: building one costs more
+    than classifying a flow.
+    """
+    if classifier is None:
+        classifier = Classifier(policy)
+    else:
+        classifier.reset()
     for t, packet in packets(plan, ends):
         verdict = classifier.feed(packet, t)
         if verdict is not None:
@@ -87,9 +101,9 @@ class SimNetwork:
         self.topo, self.policy, self.spec, self.rng, self.seed = topo, policy, spec, rng, seed
         self.info = {h: topo.nodeInfo(h) for h in topo.hosts()}
         self.busy: dict[str, int] = {}
-        self.capacity = {h: int(i.get("capacity") or 0) for h, i in self.info.items()}
         self._paths: dict[tuple[str, str], PathModel] = {}
-        self._cache: dict[tuple[str, str, str, int], Classified] = {}
+        self._variants: dict[tuple[str, str, str], list[Classified | None]] = {}
+        self._classifier = Classifier(policy)
         self.classifications = 0
 
     def subscriber_hosts(self) -> list[tuple[str, str]]:
@@ -109,15 +123,23 @@ class SimNetwork:
             self._paths[key] = path(self.topo, src, dst)
         return self._paths[key]
 
-    def _variant(self, call_id: int) -> int:
-        variants = self.spec.variants
-        return call_id if variants == 0 else int(self.rng.random() * variants)
+    def pick(self, app: str, strategy: str, sub: Subscriber, call_id: int) -> Classified:
+        """One of the app's variants at random (built and classified on first use)."""
+        count = self.spec.variants
+        if count == 0:
+            return self.classified(app, strategy, sub, call_id)
+        key = (app, strategy, sub.host)
+        slots = self._variants.get(key)
+        if slots is None:
+            slots = self._variants[key] = [None] * count
+        i = int(self.rng.random() * count)
+        found = slots[i]
+        if found is None:
+            found = slots[i] = self.classified(app, strategy, sub, i)
+        return found
 
     def classified(self, app: str, strategy_name: str, sub: Subscriber, variant: int) -> Classified:
-        key = (app, strategy_name, sub.host, variant)
-        found = self._cache.get(key)
-        if found is not None:
-            return found
+        """Build a variant's first packets and run them through the classifier."""
         strategy = STRATEGIES[strategy_name]
         tag = f"{self.seed}:{app}:{strategy_name}:{variant}"
         plans = PROFILES[app].build(random.Random("build:" + tag), OPENING_PACKETS)
@@ -134,93 +156,84 @@ class SimNetwork:
         flows = []
         for plan in plans:
             ends = Endpoints(client_ip, ports.randint(32768, 60999), server_ip, plan.server_port)
-            flows.append((plan, classify(self.policy, plan, ends)))
+            flows.append((plan, classify(self.policy, plan, ends, self._classifier)))
             self.classifications += 1
-        result = media_effects(app, strategy, tuple(flows), server, media_path)
-        if self.spec.variants:
-            self._cache[key] = result
-        return result
+        capacity = int(self.info[server].get("capacity") or 0)
+        return effects(app, strategy, tuple(flows), server, capacity, media_path, self.spec)
 
     def flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> FlowRecord:
         """A non-VoIP flow: only what the DPI does to it matters (collateral damage)."""
-        found = self.classified(app, "none", sub, self._variant(0))
-        _, verdict = found.flows[0]
+        _, verdict = self.pick(app, "none", sub, 0).flows[0]
         return FlowRecord(env.now, sub.ident, app, PROFILES[app].category, verdict.app or "",
                           verdict.action.kind, verdict.rule or "")
 
     def call(self, env: simpy.Environment, att: Attempt) -> Generator[Any, Any, CallRecord]:
         spec, sub = self.spec, att.subscriber
-        c = self.classified(att.app, att.strategy, sub, self._variant(att.call_id))
-        action = c.action
+        c = self.pick(att.app, att.strategy, sub, att.call_id)
         record = CallRecord(att.call_id, att.intent_id, att.attempt, env.now, sub.ident, sub.operator, att.app,
-                            att.strategy, COMPLETED, c.pdd_ms, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, c.dpi_app, action,
-                            c.rule, c.ttb_packets, c.ttb_ms)
-        setup = c.pdd_ms / 1000
-        wait = 0.0
-        if action in (DROP, RESET) and c.hit_role == SIGNALLING:
-            record.outcome = SIGNALLING_BLOCKED if action == DROP else RESET_OUT
-            wait = spec.setup_timeout_s if action == DROP else c.path.delay_ms / 500
-        elif self._full(c.server):
-            record.outcome = CAPACITY
-            wait = setup
-        elif spec.answer_probability < 1 and self.rng.random() >= spec.answer_probability:
-            record.outcome = NO_ANSWER
-            wait = setup + spec.ring_s * 4
-        elif action in (DROP, RESET):
-            record.outcome = NO_MEDIA if action == DROP else RESET_OUT
-            wait = setup + spec.ring_s + (spec.setup_timeout_s if action == DROP else 0)
-        if wait:
+                            att.strategy, COMPLETED, c.setup_s * 1000, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, c.dpi_app,
+                            c.action, c.rule, c.ttb_packets, c.ttb_ms)
+        outcome, wait = c.refused
+        if not outcome:
+            if c.capacity and self.busy.get(c.server, 0) >= c.capacity:
+                outcome, wait = CAPACITY, c.setup_s
+            elif spec.answer_probability < 1 and self.rng.random() >= spec.answer_probability:
+                outcome, wait = NO_ANSWER, c.setup_s + spec.ring_s * NO_ANSWER_RINGS
+            else:
+                outcome, wait = c.unheard
+        if outcome:
+            record.outcome = outcome
             yield env.timeout(wait)
             return record
-        self._quality(record, c, att.holding_s)
+        loss_pct = self._loss_pct(c, att.holding_s)
+        record.r_factor, record.mos = mos_for(c.mouth_to_ear_ms, int(loss_pct * 10 + 0.5) / 10, c.ie, c.bpl)
+        record.loss_pct, record.jitter_ms, record.delay_ms = loss_pct, c.jitter_ms, c.delay_ms
         hold = att.holding_s
-        if record.loss_pct > spec.max_call_loss_pct:
+        if loss_pct > spec.max_call_loss_pct:
             record.outcome = DROPPED
             hold = spec.setup_timeout_s
         record.duration_s = hold
         busy = self.busy
         busy[c.server] = busy.get(c.server, 0) + 1
-        yield env.timeout(setup + spec.ring_s + hold)
+        yield env.timeout(c.setup_s + spec.ring_s + hold)
         busy[c.server] -= 1
         return record
 
-    def _full(self, server: str) -> bool:
-        capacity = self.capacity.get(server, 0)
-        return capacity > 0 and self.busy.get(server, 0) >= capacity
-
-    def _quality(self, record: CallRecord, c: Classified, holding_s: float) -> None:
-        """This call's loss, drawn around the variant's loss rate, and the E-model R and MOS."""
-        codec = PROFILES[record.app].codec
-        assert codec is not None
+    def _loss_pct(self, c: Classified, holding_s: float) -> float:
+        """This call's media loss, drawn around the variant's loss rate (normal ≈ binomial)."""
         loss = c.loss
-        if 0 < loss < 1:
-            n = max(1, int(holding_s * codec.packets_per_s))
-            lost = n * loss + math.sqrt(n * loss * (1 - loss)) * self.rng.gauss(0, 1)
-            loss_pct = min(100.0, max(0.0, 100 * lost / n))
-        else:
-            loss_pct = 100 * loss
-        record.r_factor, record.mos = mos_for(c.mouth_to_ear_ms, int(loss_pct * 10 + 0.5) / 10, codec.ie, codec.bpl)
-        record.loss_pct = loss_pct
-        record.jitter_ms = c.jitter_ms
-        record.delay_ms = c.delay_ms
+        if not 0 < loss < 1:
+            return 100 * loss
+        n = max(1, int(holding_s * c.packets_per_s))
+        lost = n * loss + math.sqrt(n * loss * (1 - loss)) * self.rng.gauss(0, 1)
+        return min(100.0, max(0.0, 100 * lost / n))
 
 
-def media_effects(app: str, strategy: Strategy, flows: tuple[tuple[FlowPlan, Verdict], ...], server: str,
-                  p: PathModel) -> Classified:
-    """What the path, the policy's action and the strategy's transport do to a call's media."""
+def effects(app: str, strategy: Strategy, flows: tuple[tuple[FlowPlan, Verdict], ...], server: str,
+            capacity: int, p: PathModel, spec: WorkloadSpec) -> Classified:
+    """What the path, the policy's action and the strategy's transport do to a call of this variant."""
     profile = PROFILES[app]
     hits = sorted((pv for pv in flows if pv[1].action.hits), key=lambda pv: pv[0].role != SIGNALLING)
     hit_plan, hit = hits[0] if hits else (None, None)
-    pdd = profile.setup_rtts * 2 * p.delay_ms + PROCESSING_MS
+    setup_s = (profile.setup_rtts * 2 * p.delay_ms + PROCESSING_MS) / 1000
     shown = hit if hit is not None else flows[-1][1]
-    verdict_fields = dict(dpi_app=shown.app or "", action=hit.action.kind if hit else "allow",
-                          rule=hit.rule or "" if hit else "", ttb_packets=hit.packet_index if hit else 0,
-                          ttb_ms=round(hit.elapsed * 1000, 3) if hit else 0.0)
-    if profile.kind != CALL or profile.codec is None:
-        return Classified(flows, server, p, hit, hit_plan.role if hit_plan else "", pdd, **verdict_fields)
-    loss, delay, sigma = p.loss, p.delay_ms, p.jitter_ms
+    record = dict(dpi_app=shown.app or "", action=hit.action.kind if hit else "allow",
+                  rule=hit.rule or "" if hit else "", ttb_packets=hit.packet_index if hit else 0,
+                  ttb_ms=round(hit.elapsed * 1000, 3) if hit else 0.0)
     action = hit.action if hit is not None else None
-    media_kbps = max(pl.kbps for pl, _ in flows) + strategy.overhead_bytes * 8 * profile.codec.packets_per_s / 1000
+    refused = unheard = ("", 0.0)
+    if action is not None and action.kind in (DROP, RESET):
+        if hit_plan is not None and hit_plan.role == SIGNALLING:
+            refused = ((SIGNALLING_BLOCKED, spec.setup_timeout_s) if action.kind == DROP
+                       else (RESET_OUT, p.delay_ms / 500))
+        else:  # the callee answers; then no media (drop: the app times out) or a reset
+            unheard = ((NO_MEDIA, setup_s + spec.ring_s + spec.setup_timeout_s) if action.kind == DROP
+                       else (RESET_OUT, setup_s + spec.ring_s))
+    codec = profile.codec
+    if codec is None:  # not a call: only the verdict matters
+        return Classified(flows, server, capacity, p, hit, setup_s, refused, unheard, **record)
+    loss, delay, sigma = p.loss, p.delay_ms, p.jitter_ms
+    media_kbps = max(pl.kbps for pl, _ in flows) + strategy.overhead_bytes * 8 * codec.packets_per_s / 1000
     if action is not None and action.kind == THROTTLE and media_kbps > action.kbps:
         loss = 1 - (1 - loss) * (action.kbps / media_kbps)  # the meter drops the excess
     if action is not None and action.kind == DEGRADE:
@@ -232,7 +245,7 @@ def media_effects(app: str, strategy: Strategy, flows: tuple[tuple[FlowPlan, Ver
         delay += loss * rtt
         sigma = math.hypot(sigma, rtt * math.sqrt(loss))
         loss = 0.0
-    codec = profile.codec
     mouth_to_ear = delay + codec.frame_ms + max(2 * sigma, 10.0) + CODEC_LOOKAHEAD_MS
-    return Classified(flows, server, p, hit, hit_plan.role if hit_plan else "", pdd, loss, delay, sigma,
-                      jitter_ms=expected_jitter(sigma), mouth_to_ear_ms=round(mouth_to_ear), **verdict_fields)
+    return Classified(flows, server, capacity, p, hit, setup_s, refused, unheard, loss, delay,
+                      expected_jitter(sigma), round(mouth_to_ear), codec.packets_per_s, codec.ie, codec.bpl,
+                      **record)
