@@ -22,9 +22,12 @@ Key = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class Wait:
+    """Resume when every key is in; after ``timeout`` fail, unless ``optional`` (then resume)."""
+
     keys: tuple[Key, ...]
     timeout: float
     what: str = ""
+    optional: bool = False
 
 
 Steps = Generator[Wait, None, Any]
@@ -111,6 +114,8 @@ def run_blocking(box: Mailbox, steps: Steps, check: Callable[[], None] | None = 
                 if check is not None:
                     check()
                 if time.monotonic() > deadline:
+                    if wait.optional:
+                        break
                     raise Timeout(f"{wait.what or 'waiting'}: no answer for {box.missing(wait.keys)[:4]} "
                                   f"after {wait.timeout:g} s")
             wait = steps.send(None)

@@ -18,6 +18,7 @@ from testbed.traffic.apps import FlowPlan
 
 ACK_TIMEOUT_S = 10.0
 LINGER_S = 0.5     # a side keeps receiving this long after it stopped sending
+SERVER_GRACE_S = 2 * LINGER_S
 SLACK_S = 15.0     # how late past its planned end a report may come before the run is broken
 
 
@@ -83,9 +84,12 @@ def place(send: Send, take: Callable[[tuple[Key, ...]], dict[Key, dict[str, Any]
         send(spec.client, commands(spec)[1])
     clients = tuple(("report", s.id, "client") for s in specs)
     yield Wait(clients, max(s.planned_s() for s in specs) + SLACK_S, "client agents")
+    # a server ends by itself once the client's last packets are in; those the client's
+    # packets never reached (blocked, or the client gave up) are told to stop
+    servers = tuple(("report", s.id, "server") for s in specs)
+    yield Wait(servers, SERVER_GRACE_S, "server agents", optional=True)
     for spec in specs:
         send(spec.server, {"op": "end", "id": spec.id})
-    servers = tuple(("report", s.id, "server") for s in specs)
     yield Wait(servers, ACK_TIMEOUT_S, "server agents")
     got = take(clients + servers)
     return {(k[1], k[2]): v for k, v in got.items()}
