@@ -40,19 +40,19 @@ class _GraphTopo:
     def build(self, *args: Any, **params: Any) -> None:
         raise NotImplementedError
 
-    def addHost(self, name: str, **opts: Any) -> str:  # noqa: N802 - Mininet's name
+    def addHost(self, name: str, **opts: Any) -> str:
         self._nodes[name] = dict(opts)
         return name
 
-    def addSwitch(self, name: str, **opts: Any) -> str:  # noqa: N802
+    def addSwitch(self, name: str, **opts: Any) -> str:
         self._nodes[name] = dict(opts, isSwitch=True)
         return name
 
-    def addLink(self, node1: str, node2: str, **opts: Any) -> tuple[str, str]:  # noqa: N802
+    def addLink(self, node1: str, node2: str, **opts: Any) -> tuple[str, str]:
         self._links.append((node1, node2, dict(opts, node1=node1, node2=node2)))
         return node1, node2
 
-    def isSwitch(self, name: str) -> bool:  # noqa: N802
+    def isSwitch(self, name: str) -> bool:
         return bool(self._nodes[name].get("isSwitch"))
 
     def hosts(self, sort: bool = True) -> list[str]:
@@ -63,10 +63,10 @@ class _GraphTopo:
         names = [n for n in self._nodes if self.isSwitch(n)]
         return sorted(names) if sort else names
 
-    def nodeInfo(self, name: str) -> dict[str, Any]:  # noqa: N802
+    def nodeInfo(self, name: str) -> dict[str, Any]:
         return self._nodes[name]
 
-    def links(self, sort: bool = False, withKeys: bool = False, withInfo: bool = False) -> list[Any]:  # noqa: N803
+    def links(self, sort: bool = False, withKeys: bool = False, withInfo: bool = False) -> list[Any]:
         return [(a, b, info) if withInfo else (a, b) for a, b, info in self._links]
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-
 from testbed.config.schema import Ctx, ListOf, MapOf, Number, Str, Struct, join, shown
 from testbed.config.yamlnodes import line_of, load_node, scalar_value
 from testbed.policy.load import available as available_policies

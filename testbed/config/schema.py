@@ -108,7 +108,7 @@ class Number(Spec):
         return value
 
 
-def Int(lo: int | None = None, hi: int | None = None) -> Number:  # noqa: N802 - reads as a type
+def Int(lo: int | None = None, hi: int | None = None) -> Number:
     return Number(lo, hi, integer=True)
 
 

@@ -18,8 +18,16 @@ from collections import Counter
 from typing import Any
 
 from testbed.traffic.apps import PROFILES
-from testbed.workload.records import (CAPACITY, COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA, SIGNALLING_BLOCKED,
-                                      CallRecord, FlowRecord)
+from testbed.workload.records import (
+    CAPACITY,
+    COMPLETED,
+    DROPPED,
+    NO_ANSWER,
+    NO_MEDIA,
+    SIGNALLING_BLOCKED,
+    CallRecord,
+    FlowRecord,
+)
 
 ANSWERED = frozenset((COMPLETED, NO_MEDIA, DROPPED))
 

@@ -162,6 +162,6 @@ def parse_ip(data: bytes, depth: int = 0) -> Decoded | None:
         if doff < 20:
             return None
         return Decoded(src, dst, proto, sport, dport, data[off + doff:end], data[off + 13], n)
-    if (proto == IPIP or proto == IPV6_IN_IP) and depth < 2:
+    if proto in (IPIP, IPV6_IN_IP) and depth < 2:
         return parse_ip(data[off:end], depth + 1)
     return None

@@ -19,7 +19,8 @@ class Progress:
         if not self.enabled:
             return
         filled = int(self.width * fraction)
-        line = f"[{index + 1}/{total}] {label:32.32} |{'#' * filled}{'.' * (self.width - filled)}| {100 * fraction:3.0f}%"
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"[{index + 1}/{total}] {label:32.32} |{bar}| {100 * fraction:3.0f}%"
         now = time.monotonic()
         if self.tty:
             if line != self._last_line:

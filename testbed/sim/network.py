@@ -34,8 +34,16 @@ from testbed.traffic.apps import PROFILES, SIGNALLING, FlowPlan
 from testbed.traffic.circumvention import STRATEGIES, Strategy
 from testbed.traffic.wire import Endpoints, packets
 from testbed.workload.calls import Attempt, Subscriber
-from testbed.workload.records import (CAPACITY, COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA, SIGNALLING_BLOCKED,
-                                      CallRecord, FlowRecord)
+from testbed.workload.records import (
+    CAPACITY,
+    COMPLETED,
+    DROPPED,
+    NO_ANSWER,
+    NO_MEDIA,
+    SIGNALLING_BLOCKED,
+    CallRecord,
+    FlowRecord,
+)
 from testbed.workload.records import RESET as RESET_OUT
 
 OPENING_PACKETS = 24      # packets built per flow: more than any inspection window we ship

@@ -108,7 +108,7 @@ def outcomes(policy: Policy) -> list[Outcome]:
             rows_by_key[(row.capture, (row.l4, row.src_ip, row.src_port, row.dst_ip, row.dst_port))].append(row)
     out = []
     for label in labels():
-        rows = [row for key in label.keys() for row in rows_by_key.get((label.pcap, key), [])]
+        rows = [row for key in label.keys() for row in rows_by_key.get((label.pcap, key), [])]  # noqa: SIM118
         out.append(Outcome(label, tuple(sorted(rows, key=lambda r: r.first_ts))))
     return out
 

@@ -6,8 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from testbed.config.scenario import Circumvention, Holding, Retry, Scenario, TopologyRef
-from testbed.config.scenario import AppShare, Workload
+from testbed.config.scenario import AppShare, Circumvention, Holding, Retry, Scenario, TopologyRef, Workload
 from testbed.metrics.erlang import erlang_b
 from testbed.policy.model import NO_POLICY
 from testbed.run import run_cell

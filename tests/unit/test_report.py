@@ -45,7 +45,7 @@ def test_compare_same_is_empty_other_seed_differs(run_dir: Path, tmp_path: Path,
     b = tmp_path / "b.json"
     b.write_text(json.dumps(other))
     assert main(["compare", str(a), str(b)]) == 0
-    lines = [l for l in capsys.readouterr().out.splitlines() if "degrade × none" in l]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "degrade × none" in line]
     assert len(lines) == 1 and "MOS" in lines[0] and "→ 1.5" in lines[0]
 
 

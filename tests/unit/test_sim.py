@@ -13,8 +13,10 @@ from testbed.policy.model import NO_POLICY, Action, Match, Policy, Rule
 from testbed.run import Cell, run_cell
 from testbed.workload.records import COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA
 
+NO_CIRCUMVENTION = Circumvention()
 
-def scenario(policy: Policy, apps: dict[str, float], circ: Circumvention = Circumvention(), **workload) -> Scenario:  # type: ignore[no-untyped-def]
+
+def scenario(policy: Policy, apps: dict[str, float], circ: Circumvention = NO_CIRCUMVENTION, **workload) -> Scenario:  # type: ignore[no-untyped-def]
     spec = Workload(duration_s=3600, calls_per_hour=600, apps={a: AppShare(s) for a, s in apps.items()},
                     subscribers=200, holding=Holding("exponential", 60), answer_probability=1.0,
                     retry=Retry(1, 30), variants=8)
@@ -23,7 +25,7 @@ def scenario(policy: Policy, apps: dict[str, float], circ: Circumvention = Circu
                     seed=3, policy_objects={policy.name: policy})
 
 
-def run(policy: Policy, apps: dict[str, float], circ: Circumvention = Circumvention(), **workload) -> Cell:  # type: ignore[no-untyped-def]
+def run(policy: Policy, apps: dict[str, float], circ: Circumvention = NO_CIRCUMVENTION, **workload) -> Cell:  # type: ignore[no-untyped-def]
     s = scenario(policy, apps, circ, **workload)
     return run_cell(s, policy.name, "c")
 
