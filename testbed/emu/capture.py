@@ -1,8 +1,9 @@
-"""The pcap of a run: tcpdump on every port of the DPI switches, merged into ``dpi.pcap``.
+"""The pcap of a run: every port of the DPI switches, captured by one ``dumpcap``.
 
 A packet the DPI forwarded shows twice (in on one port, out on the other); a
-packet it dropped shows once. The merged file is pcapng (it keeps which port saw
-each packet); Wireshark and ``tshark -r`` open it whatever its name.
+packet it dropped shows once. The file is pcapng, which keeps which port saw each
+packet (``frame.interface_name``); Wireshark and ``tshark -r`` open it whatever
+its name.
 """
 
 from __future__ import annotations
@@ -20,44 +21,33 @@ SNAPLEN = 0  # whole packets: the DPI's evidence
 class Capture:
     def __init__(self, out: Path, ports: list[str], state: RunState) -> None:
         self.out = out
-        self.parts = [out.with_name(f"{out.stem}-{port}.pcap") for port in ports]
-        self.procs: list[subprocess.Popen[bytes]] = []
-        for port, part in zip(ports, self.parts):
-            proc = subprocess.Popen(["tcpdump", "-q", "-n", "-U", "-s", str(SNAPLEN), "-i", port,
-                                     "-w", str(part)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            state.process(proc.pid, f"tcpdump {port}")
-            self.procs.append(proc)
+        self.log = out.with_name("dumpcap.log")
+        args = ["dumpcap", "-q", "-s", str(SNAPLEN), "-w", str(out)]
+        for port in ports:
+            args += ["-i", port]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+        state.process(self.proc.pid, f"dumpcap {' '.join(ports)}")
         self._wait_started()
 
-    def _wait_started(self, timeout: float = 5.0) -> None:
-        """tcpdump writes the file header once it listens: wait for that, not a guess."""
+    def _wait_started(self, timeout: float = 10.0) -> None:
+        """dumpcap writes the file's header blocks once it listens: wait for that, not a guess."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(p.exists() and p.stat().st_size > 0 for p in self.parts):
+            if self.out.exists() and self.out.stat().st_size > 0:
                 return
-            if any(proc.poll() is not None for proc in self.procs):
+            if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
-        raise RuntimeError(f"tcpdump did not start on {', '.join(str(p) for p in self.parts)}")
+        raise RuntimeError(f"dumpcap did not start: {self.log.read_text(errors='replace')[-500:]}")
 
-    def stop(self) -> Path | None:
-        """Stop tcpdump (it flushes on SIGTERM) and merge the ports into one file."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs.clear()
-        parts = [p for p in self.parts if p.exists()]
-        if not parts:
-            return None
-        subprocess.run(["mergecap", "-w", str(self.out), *map(str, parts)], check=True,
-                       capture_output=True)
-        for part in parts:
-            part.unlink()
+    def stop(self) -> Path:
+        """Stop dumpcap (SIGTERM: it writes out what it has and closes the file)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         return self.out

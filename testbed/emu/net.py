@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from mininet.link import Link, TCIntf
+from mininet.link import Link, OVSLink, TCIntf
 from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 
 from testbed.emu.shaping import link_params
+from testbed.emu.system import NETEM
 from testbed.emu.state import RunState
 
 CONTROLLER_NAME = "tbc0"
 RECONNECT_MS = 1000       # OVS's minimum max_backoff
 INACTIVITY_PROBE_MS = 1000   # standalone DPIs fail open ~3 probe intervals after losing the controller
+PATCH_MIN_MBPS = 1000        # switch-to-switch links at least this fast need no HTB: a patch port
 
 
 class OurController(RemoteController):  # type: ignore[misc]
@@ -68,6 +70,15 @@ class ShapedLink(Link):  # type: ignore[misc]
                                                         if k in ("port1", "port2")})
 
 
+def patchable(info: dict[str, Any], shaper: str) -> bool:
+    """A switch-to-switch link that shapes nothing can be an OVS patch port: inside the one
+    userspace datapath a packet then crosses it without a syscall — twice the calls the
+    same two cores carry (``benchmarks/emu_capacity.py``). Links that are bottlenecks, or
+    that netem delays, stay veth pairs; so do a DPI's links when we capture (a patch port
+    has no device to capture on, and OVS mirrors miss packets coming in over patch ports)."""
+    return shaper != NETEM and (not info.get("bw") or float(info["bw"]) >= PATCH_MIN_MBPS)
+
+
 def host_ip(info: dict[str, Any]) -> str:
     return str(info["ip"]).split("/")[0]
 
@@ -77,8 +88,9 @@ def dpi_switches(topo: Any) -> list[str]:
 
 
 def build(topo: Any, fail_modes: dict[str, str], controller_port: int, shaper: str,
-          state: RunState) -> Any:
-    """Create (not start) the network; every process Mininet starts is recorded in ``state``."""
+          state: RunState, capture: bool = True) -> Any:
+    """Create (not start) the network; every process Mininet starts is recorded in ``state``.
+    ``capture``: the DPI switches' links stay veth pairs, for the capture."""
     net = Mininet(topo=None, build=False, controller=None, autoSetMacs=True, waitConnected=False)
     ctl = net.addController(OurController(CONTROLLER_NAME, ip="127.0.0.1", port=controller_port))
     state.process(ctl.pid, f"mininet shell {CONTROLLER_NAME}")
@@ -94,7 +106,11 @@ def build(topo: Any, fail_modes: dict[str, str], controller_port: int, shaper: s
         node = net.addHost(name, ip=str(info["ip"]))
         state.process(node.pid, f"mininet shell {name}")
     for a, b, info in topo.links(withInfo=True):
-        net.addLink(a, b, cls=ShapedLink, **link_params(info, shaper))
+        watched = capture and (a in fail_modes or b in fail_modes)
+        if topo.isSwitch(a) and topo.isSwitch(b) and not watched and patchable(info, shaper):
+            net.addLink(a, b, cls=OVSLink)
+        else:
+            net.addLink(a, b, cls=ShapedLink, **link_params(info, shaper))
     return net
 
 
@@ -128,5 +144,5 @@ def tune_controller_link(net: Any, switch: str) -> None:
 
 
 def dpi_ports(net: Any, switch: str) -> list[str]:
-    """The DPI switch's data interfaces (where the pcap is captured)."""
+    """The DPI switch's data ports."""
     return [str(i) for i in net.get(switch).intfList() if str(i) != "lo"]

@@ -35,6 +35,7 @@ class FlowSpec:
     frame_ms: float = 20.0
     setup_timeout: float = 10.0
     max_loss_pct: float = 100.0
+    start_in: float = 0.0  # seconds after the client gets the command (spreads many flows' starts)
 
     @property
     def key(self) -> tuple[int, str, int, str, int]:
@@ -44,7 +45,7 @@ class FlowSpec:
 
     def planned_s(self) -> float:
         opening = max((s.t for s in self.plan.segments), default=0.0)
-        return opening + self.hold + self.setup_timeout + LINGER_S
+        return self.start_in + opening + self.hold + self.setup_timeout + LINGER_S
 
 
 def _side(spec: FlowSpec, up: bool) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def commands(spec: FlowSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     serve = {"op": "serve", **_side(spec, up=False), "local_port": spec.plan.server_port,
              "peer": spec.client_ip, "peer_port": spec.client_port}
     opener = {"op": "open", **_side(spec, up=True), "local_port": spec.client_port,
-              "peer": spec.server_ip, "peer_port": spec.plan.server_port}
+              "peer": spec.server_ip, "peer_port": spec.plan.server_port, "start_in": spec.start_in}
     return serve, opener
 
 

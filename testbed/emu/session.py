@@ -96,7 +96,8 @@ class Session:
         self.dpis = emunet.dpi_switches(self.topo)
         self.log(f"*** Building {len(self.ips)} hosts, {len(self.topo.switches())} OVS bridges "
                  f"(userspace datapath), DPI: {', '.join(self.dpis)}; delay shaper: {self.shaper}")
-        self.net = emunet.build(self.topo, {d: SECURE for d in self.dpis}, self.port, self.shaper, self.state)
+        self.net = emunet.build(self.topo, {d: SECURE for d in self.dpis}, self.port, self.shaper, self.state,
+                                capture=self.want_capture)
         self._stack.callback(self._stop_net)
         self.net.build()
         emunet.configure_hosts(self.net)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.emu.system import NETEM
+from testbed.emu.system import NETEM, NFQUEUE
 from testbed.policy.model import Action
 from testbed.topo import ms, path
 
@@ -71,7 +71,7 @@ def host_shaping(topo: Any, host: str, ips: dict[str, str], shaper: str,
     """The rules for ``host``; ``ips``: every host's address (no prefix length)."""
     rules: list[str] = []
     delays: dict[str, tuple[float, float]] = {}
-    if shaper != NETEM:
+    if shaper == NFQUEUE:
         for other, addr in sorted(ips.items()):
             if other == host:
                 continue

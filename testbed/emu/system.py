@@ -15,7 +15,8 @@ from testbed.topo import PREFIX
 
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
 NETEM, NFQUEUE = "netem", "nfqueue-delayer+iptables-statistic"
-TOOLS = ("ovs-vsctl", "ovs-ofctl", "ip", "tc", "iptables-restore", "ethtool", "tcpdump", "mnexec")
+OFF = "off"   # no link delay, jitter or loss at all (benchmarks of the DPI alone)
+TOOLS = ("ovs-vsctl", "ovs-ofctl", "ip", "tc", "iptables-restore", "ethtool", "dumpcap", "mnexec")
 
 
 class EmulationUnavailable(RuntimeError):
@@ -68,8 +69,8 @@ def netem_available() -> bool:
 
 def delay_shaper(prefer: str | None = None) -> str:
     """Which shaper delays packets on this machine: ``netem`` where the kernel has it."""
-    if prefer == NFQUEUE:
-        return NFQUEUE
+    if prefer in (NFQUEUE, OFF):
+        return prefer
     if netem_available():
         return NETEM
     if prefer == NETEM:

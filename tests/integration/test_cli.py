@@ -74,7 +74,7 @@ def test_kill_9_then_clean_leaves_nothing_and_a_new_run_works(runs: dict[str, An
     assert not [n for n in listing["netns"].split() if n.startswith("tb")]
     assert not [ln for ln in listing["links"].splitlines() if ln.split(":")[1].strip().startswith("tb")]
     procs = runs["record"].procs
-    assert len(procs) > 20 and {"controller", "agent tbwa", "tcpdump tbdpi1-eth1"} <= {p.what for p in procs}
+    assert len(procs) > 20 and {"controller", "agent tbwa", "dumpcap tbdpi1-eth1 tbdpi1-eth2"} <= {p.what for p in procs}
     assert not [p for p in procs if alive(p.pid, p.started)]
     assert not list(STATE_DIR.glob("run-*.jsonl")) or all(r.owner_alive for r in records())
     assert runs["again"].returncode == 0 and "nothing to clean" in runs["again"].stdout
