@@ -33,15 +33,12 @@ def parse(text: str) -> list[Dumped]:
         head, actions = line.rsplit("actions=", 1)
         fields: dict[str, str] = {}
         flags = []
-        for part in head.replace(", ", ",").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            m = _FIELD.fullmatch(part.split(" ")[-1]) if " " in part else _FIELD.fullmatch(part)
+        for part in (p.strip() for p in head.split(",")):
+            m = _FIELD.fullmatch(part)
             if m:
                 fields[m.group(1)] = m.group(2)
-            else:
-                flags.append(part)
+            elif part:
+                flags.append(part)   # ip, udp, tcp, arp...
         match = {k: v for k, v in fields.items()
                  if k not in ("cookie", "duration", "table", "n_packets", "n_bytes", "priority",
                               "idle_timeout", "hard_timeout", "idle_age", "hard_age", "reset_counts")}
