@@ -1,14 +1,13 @@
 """The DPI controller: an os-ken app, thin — packet-in → shared classifier → packet-out / flow-mod.
 
-Everything it sends comes from ``testbed.policy.compiler``; every decision from
-``testbed.dpi.classifier.Classifier``, the code the simulator uses. It reports
-what it decided as JSON lines on stdout (``ready``, ``verdict``, ``installed``,
-``late``) for the emulation to read. Started by ``testbed`` itself::
+What it sends comes from ``testbed.policy.compiler``, what it decides from
+``testbed.dpi.classifier.Classifier`` (the simulator's code). It reports on stdout,
+as JSON lines (``connected``, ``ready``, ``verdict``, ``installed``, ``late``)::
 
     python -m testbed.emu.controller --tb-config ctl.pickle --ofp-tcp-listen-port 16653
 
-It listens on 127.0.0.1 only. Any exception in a handler ends the process
-(FAUCET's ``kill_on_exception``): a half-working DPI must not go on "blocking".
+It listens on 127.0.0.1 only. An exception in a handler ends the process (FAUCET's
+``kill_on_exception``): a half-working DPI must not go on "blocking".
 """
 
 from __future__ import annotations
@@ -33,11 +32,11 @@ from os_ken.ofproto import ofproto_v1_3
 from testbed.dpi.classifier import Classifier, Verdict
 from testbed.packets.ip import addr_text
 from testbed.policy import compiler
-from testbed.policy.model import RESET
 
 CONF = cfg.CONF
 CONF.register_cli_opts([cfg.StrOpt("tb-config", help="the compiled policies, per DPI switch (pickle)")])
 EXIT_HANDLER_FAILED = 70
+BOTH = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 
 
 def kill_on_exception(handler: Callable[..., None]) -> Callable[..., None]:
@@ -52,8 +51,13 @@ def kill_on_exception(handler: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def emit(event: str, dp: Any, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"ev": event, "t": time.time(), "dpid": f"{dp.id:016x}", **fields}) + "\n")
+    sys.stdout.flush()
+
+
 class SwitchState:
-    """One DPI switch: its compiled policy, its classifier, its meters and verdicts."""
+    """One DPI switch: its compiled policy, classifier, meters and installed verdicts."""
 
     def __init__(self, compiled: compiler.Compiled) -> None:
         self.compiled = compiled
@@ -63,39 +67,32 @@ class SwitchState:
         self.serial = 0
 
 
-def emit(event: str, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"ev": event, "t": time.time(), **fields}) + "\n")
-    sys.stdout.flush()
-
-
 class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         config = pickle.loads(Path(CONF.tb_config).read_bytes())   # written by our own Session
-        self.switches = {int(dpid, 16): SwitchState(c) for dpid, c in config["switches"].items()}
-        self.barriers: dict[tuple[int, int], int] = {}   # (dpid, xid) → verdict serial
+        self.compiled = {int(dpid, 16): c for dpid, c in config["switches"].items()}
+        self.switches: dict[int, SwitchState] = {}
+        self.barriers: dict[tuple[int, int], int] = {}   # (dpid, xid) → verdict serial (0: setup)
 
     def _send(self, dp: Any, msgs: list[Any]) -> None:
         for msg in msgs:
             msg.datapath = dp
             dp.send_msg(msg)
+            if type(msg).__name__ == "OFPBarrierRequest":
+                self.barriers[(dp.id, msg.xid)] = self.switches[dp.id].serial
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     @kill_on_exception
     def switch_features(self, ev: Any) -> None:
         dp = ev.msg.datapath
-        state = self.switches.get(dp.id)
-        if state is None:
+        if dp.id not in self.compiled:
             raise RuntimeError(f"switch {dp.id:016x} is not one of our DPI switches")
-        state.classifier = Classifier(state.compiled.policy)   # a reconnect starts clean
-        state.installed.clear()
-        msgs = compiler.setup_messages(state.compiled)
-        self._send(dp, msgs)
-        self.barriers[(dp.id, msgs[-1].xid)] = 0
-        emit("connected", dpid=f"{dp.id:016x}", policy=state.compiled.policy.name,
-             rules=list(compiler.describe(state.compiled)))
+        state = self.switches[dp.id] = SwitchState(self.compiled[dp.id])   # a reconnect starts clean
+        self._send(dp, compiler.setup_messages(state.compiled))
+        emit("connected", dp, policy=state.compiled.policy.name, rules=list(compiler.describe(state.compiled)))
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     @kill_on_exception
@@ -108,32 +105,26 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
         msgs: list[Any] = []
         if verdict is not None and verdict.key is not None:
             if state.installed.get(verdict.key) is verdict:
-                emit("late", dpid=f"{dp.id:016x}", key=_key(verdict.key))
+                emit("late", dp, key=_key(verdict.key))
             else:
                 state.installed[verdict.key] = verdict
                 state.serial += 1
-                msgs += compiler.verdict_messages(state.compiled, verdict, state.serial, state.meters)
-                if verdict.action.kind == RESET:
-                    msgs += compiler.reset_packets(frame, in_port)
-                emit("verdict", dpid=f"{dp.id:016x}", serial=state.serial, key=_key(verdict.key),
-                     app=verdict.app, category=verdict.category, rule=verdict.rule,
-                     action=verdict.action.kind, packet_index=verdict.packet_index,
-                     elapsed=verdict.elapsed, why=verdict.why)
-        msgs += compiler.forward(state.compiled, verdict, frame, in_port)
-        self._send(dp, msgs)
-        for m in msgs:
-            if type(m).__name__ == "OFPBarrierRequest":
-                self.barriers[(dp.id, m.xid)] = state.serial
+                msgs += compiler.verdict_messages(state.compiled, verdict, state.serial, state.meters,
+                                                  frame, in_port)
+                emit("verdict", dp, serial=state.serial, key=_key(verdict.key), app=verdict.app,
+                     category=verdict.category, rule=verdict.rule, action=verdict.action.kind,
+                     packet_index=verdict.packet_index, elapsed=verdict.elapsed, why=verdict.why)
+        self._send(dp, msgs + compiler.forward(state.compiled, verdict, frame, in_port))
 
-    @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, BOTH)
     @kill_on_exception
     def barrier_reply(self, ev: Any) -> None:
         dp = ev.msg.datapath
         serial = self.barriers.pop((dp.id, ev.msg.xid), None)
         if serial == 0:
-            emit("ready", dpid=f"{dp.id:016x}")
+            emit("ready", dp)
         elif serial is not None:
-            emit("installed", dpid=f"{dp.id:016x}", serial=serial)
+            emit("installed", dp, serial=serial)
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     @kill_on_exception
@@ -143,7 +134,7 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
         if meter is not None:
             self._send(dp, [compiler.meter_delete(meter)])
 
-    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, BOTH)
     @kill_on_exception
     def error(self, ev: Any) -> None:
         raise RuntimeError(f"switch refused a message: type {ev.msg.type} code {ev.msg.code} "

@@ -229,8 +229,10 @@ def _cookie(serial: int, reverse: bool) -> int:
     return (1 << 63) | (serial << 1) | int(reverse)
 
 
-def verdict_messages(compiled: Compiled, verdict: Verdict, serial: int, meters: MeterPool) -> list[Any]:
-    """Flow entries (both directions) carrying a verdict; ``serial`` numbers the verdict."""
+def verdict_messages(compiled: Compiled, verdict: Verdict, serial: int, meters: MeterPool,
+                     frame: bytes = b"", in_port: int = 0) -> list[Any]:
+    """Flow entries (both directions) carrying a verdict; ``serial`` numbers the verdict. A
+    reset also sends its packets, built from the packet that decided it (``frame``)."""
     assert verdict.key is not None
     action, msgs = verdict.action, []
     idle = max(1, int(round(compiled.policy.idle_timeout_s)))
@@ -247,6 +249,8 @@ def verdict_messages(compiled: Compiled, verdict: Verdict, serial: int, meters: 
         msgs.append(flow_mod(key_fields(verdict.key, reverse), PRIO_VERDICT,
                              action_instructions(compiled, action, meter), idle_timeout=idle,
                              flags=flags, cookie=cookie))
+    if action.kind == RESET and frame:
+        msgs += reset_packets(frame, in_port)
     msgs.append(parser.OFPBarrierRequest(None))
     return msgs
 
