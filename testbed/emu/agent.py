@@ -20,7 +20,9 @@ gives up: no answer within ``setup_timeout``, too much loss, ICMP unreachable
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import heapq
 import json
 import os
@@ -32,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from testbed.emu.media import Receiver, StreamSplitter, media_sizes, record_sizes, stamp
+from testbed.emu.media import Receiver, StreamSplitter, record_sizes, stamp
 
 RCVBUF = 1 << 20
 LOSS_CHECK_S = 1.0
@@ -72,7 +74,7 @@ class Flow:
         self.start = now
         agent = self.agent
         for t, payload in self.segments:
-            agent.at(now + t, lambda p=payload: self.send(p, last=True))
+            agent.at(now + t, functools.partial(self.send, payload, True))
         if self.templates:
             agent.at(now + self.opening_end + self.frame, self.media_tick)
             agent.at(now + self.opening_end + self.hold + self.linger, lambda: self.finish(None))
@@ -138,7 +140,7 @@ class Flow:
             self.finish(None)
 
     def _got_all(self) -> bool:
-        return (self.recv.bytes if self.tcp else self.recv.packets) >= self.expect
+        return (self.recv.octets if self.tcp else self.recv.packets) >= self.expect
 
     def _sent_all(self) -> bool:
         return self.opening_sent == len(self.segments) and not self.outbox
@@ -248,9 +250,9 @@ class Agent:
             self.serve(Flow(self, cmd, client=False))
             self.say("ack", id=cmd["id"])
         elif op == "end":
-            flow = self.flows.get(cmd["id"])
-            if flow is not None:
-                flow.finish("ended")
+            known = self.flows.get(cmd["id"])
+            if known is not None:
+                known.finish("ended")
         elif op == "shape":
             self.shape(cmd)
             self.say("ack", id=cmd["id"])
@@ -399,10 +401,8 @@ class Agent:
         self.by_peer.pop((int(flow.spec["local_port"]), *flow.peer), None)
         sock = flow.sock
         if sock is not None and (flow.client or flow.tcp):
-            try:
+            with contextlib.suppress(KeyError, ValueError):   # never registered: connect failed
                 self.sel.unregister(sock)
-            except (KeyError, ValueError):
-                pass
             sock.close()
         flow.sock = None
 

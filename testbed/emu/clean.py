@@ -11,6 +11,7 @@ Nothing is touched while another run that recorded itself is still alive.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,19 +32,15 @@ def _stop(procs: list[Proc]) -> list[str]:
     """SIGTERM, a grace period, then SIGKILL: the processes that were still ours."""
     living = [p for p in procs if alive(p.pid, p.started)]
     for p in living:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + GRACE_S
     while time.monotonic() < deadline and any(alive(p.pid, p.started) for p in living):
         time.sleep(0.05)
     for p in living:
         if alive(p.pid, p.started):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     return [f"stopped process {p.pid} ({p.what})" for p in living]
 
 

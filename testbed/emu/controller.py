@@ -44,7 +44,7 @@ def kill_on_exception(handler: Callable[..., None]) -> Callable[..., None]:
     def wrapper(self: Any, ev: Any) -> None:
         try:
             handler(self, ev)
-        except BaseException:  # noqa: BLE001 - not handled: the process ends right here
+        except BaseException:
             traceback.print_exc()
             sys.stderr.flush()
             os._exit(EXIT_HANDLER_FAILED)
@@ -156,6 +156,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from testbed.emu.controller import main as _main   # the app's own module, not __main__
+    from testbed.emu.controller import main as _main  # the app's own module, not __main__
 
     _main()

@@ -57,7 +57,7 @@ class Receiver:
     """What one side received on one flow."""
 
     packets: int = 0
-    bytes: int = 0
+    octets: int = 0
     media: int = 0
     max_seq: int = -1
     first: float | None = None
@@ -70,7 +70,7 @@ class Receiver:
 
     def add(self, payload: bytes, now: float) -> None:
         self.packets += 1
-        self.bytes += len(payload)
+        self.octets += len(payload)
         if self.first is None:
             self.first = now
         self.last = now
@@ -96,7 +96,7 @@ class Receiver:
         return 100.0 * (expected - self.media) / expected if expected > 0 else 0.0
 
     def summary(self) -> dict[str, float | int | None]:
-        return {"packets": self.packets, "bytes": self.bytes, "media": self.media, "max_seq": self.max_seq,
+        return {"packets": self.packets, "bytes": self.octets, "media": self.media, "max_seq": self.max_seq,
                 "first": self.first, "last": self.last,
                 "delay_ms": round(self._mean * 1000, 3) if self._n else None,
                 "delay_std_ms": round(math.sqrt(self._m2 / self._n) * 1000, 3) if self._n > 1 else None,

@@ -18,8 +18,8 @@ from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 
 from testbed.emu.shaping import link_params
-from testbed.emu.system import NETEM
 from testbed.emu.state import RunState
+from testbed.emu.system import NETEM
 
 CONTROLLER_NAME = "tbc0"
 RECONNECT_MS = 1000       # OVS's minimum max_backoff
@@ -30,7 +30,7 @@ PATCH_MIN_MBPS = 1000        # switch-to-switch links at least this fast need no
 class OurController(RemoteController):  # type: ignore[misc]
     """Our os-ken app on loopback; it starts after the switches, so no "unable to contact" check."""
 
-    def checkListening(self) -> None:  # noqa: N802 - Mininet's name
+    def checkListening(self) -> None:
         pass
 
 
@@ -56,7 +56,7 @@ class DpiSwitch(OVSSwitch):  # type: ignore[misc]
 class QuietTCIntf(TCIntf):  # type: ignore[misc]
     """HTB with an explicit quantum: tc otherwise warns on every fast link (r2q)."""
 
-    def bwCmds(self, *args: Any, **kwargs: Any) -> tuple[list[str], str]:  # noqa: N802 - Mininet's name
+    def bwCmds(self, *args: Any, **kwargs: Any) -> tuple[list[str], str]:
         cmds, parent = super().bwCmds(*args, **kwargs)
         return [c + " quantum 1514" if " htb rate " in c else c for c in cmds], parent
 

@@ -84,9 +84,9 @@ def quality(results: list[FlowResult], codec: Codec) -> Quality:
     delay = fmean(delays) if delays else 0.0
     sigma = fmean(sigmas) if sigmas else 0.0
     ta = delay + codec.frame_ms + max(2 * sigma, MIN_BUFFER_MS) + CODEC_LOOKAHEAD_MS
-    r, m = mos_for(round(ta), round(loss, 1), codec.ie, codec.bpl)
+    rating, score = mos_for(round(ta), round(loss, 1), codec.ie, codec.bpl)
     return Quality(round(loss, 3), round(fmean(jitters), 3) if jitters else 0.0, round(delay, 3),
-                   round(r, 3), round(m, 3))
+                   round(rating, 3), round(score, 3))
 
 
 def first_answer_ms(result: FlowResult) -> float | None:

@@ -44,11 +44,11 @@ class EmuRunner:
         started = time.time()
         env.process(workload.source())
         env.run()   # until the last call, retry and flow is over: nothing left to schedule
+        ended = time.time()
         events = session.events[first_event:]
         adopters = sum(s.strategy != "none" for s in workload.subscribers)
-        window = {"policy": policy_name, "circumvention": circ_name, "wall_start": started,
-                  "wall_end": time.time()}
-        self.windows.append(window)
+        self.windows.append({"policy": policy_name, "circumvention": circ_name, "wall_start": started,
+                             "wall_end": ended})
         dpi = {"verdicts": sum(e["ev"] == "verdict" for e in events),
                "late_packet_ins": sum(e["ev"] == "late" for e in events),
                "actions": _count(e["action"] for e in events if e["ev"] == "verdict")}
@@ -56,7 +56,7 @@ class EmuRunner:
                     summarize(workload.calls, workload.flows, len(workload.subscribers), adopters),
                     per_app(workload.calls, workload.flows), outcomes(workload.calls), workload.calls,
                     workload.flows, {"calls": [asdict(c) for c in workload.calls], "dpi": dpi,
-                                     "wall_s": round(window["wall_end"] - started, 1)})
+                                     "wall_s": round(ended - started, 1)})
 
     def extra(self) -> dict[str, Any]:
         s = self.session

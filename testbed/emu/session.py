@@ -22,7 +22,7 @@ import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from testbed.emu import clean, system
 from testbed.emu.mailbox import Mailbox, Timeout, read_lines, run_blocking
@@ -147,10 +147,9 @@ class Session:
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         for name in sorted(self.ips):
-            err: IO[Any] = open(logs / f"agent-{name}.log", "wb")
-            proc = self.net.get(name).popen([sys.executable, "-m", "testbed.emu.agent", name],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-            err.close()
+            with open(logs / f"agent-{name}.log", "wb") as err:   # the child keeps its own copy
+                proc = self.net.get(name).popen([sys.executable, "-m", "testbed.emu.agent", name],
+                                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
             self.state.process(proc.pid, f"agent {name}")
             self.agents[name] = proc
             read_lines(proc.stdout, self.box, name)
@@ -207,11 +206,10 @@ class Session:
     def _start_controller(self) -> None:
         config = self.workdir / "controller.pickle"
         config.write_bytes(pickle.dumps({"switches": {self._dpid(d): c for d, c in self.compiled.items()}}))
-        err = open(self.workdir / "logs" / "controller.log", "ab")
-        self.controller = subprocess.Popen(
-            [sys.executable, "-m", "testbed.emu.controller", "--tb-config", str(config),
-             "--ofp-tcp-listen-port", str(self.port)], stdout=subprocess.PIPE, stderr=err)
-        err.close()
+        with open(self.workdir / "logs" / "controller.log", "ab") as err:
+            self.controller = subprocess.Popen(
+                [sys.executable, "-m", "testbed.emu.controller", "--tb-config", str(config),
+                 "--ofp-tcp-listen-port", str(self.port)], stdout=subprocess.PIPE, stderr=err)
         self.state.process(self.controller.pid, "controller")
         read_lines(self.controller.stdout, self.box, "controller")  # type: ignore[arg-type]
         keys = tuple(("dpi-ready", self._dpid(d)) for d in self.dpis)

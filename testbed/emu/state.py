@@ -52,7 +52,7 @@ class RunState:
     def __init__(self, directory: Path = STATE_DIR) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"run-{os.getpid()}.jsonl"
-        self._file = open(self.path, "a", buffering=1)
+        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 - open for the whole run
         self._write({"owner": os.getpid(), "started": start_time(os.getpid())})
 
     def _write(self, record: dict[str, Any]) -> None:

@@ -38,8 +38,8 @@ def require() -> None:
                                    "/usr/lib/python3/dist-packages/mininet into the venv "
                                    "(make emulate does both)") from exc
     try:
-        import os_ken  # noqa: F401
         import netfilterqueue  # noqa: F401
+        import os_ken  # noqa: F401
     except ImportError as exc:
         raise EmulationUnavailable(f"{exc.name} is not installed: pip install -e '.[emu]'") from exc
     ensure_ovs()

@@ -1,4 +1,5 @@
 """Reading ``ovs-ofctl dump-flows`` back: the counters the integration tests assert on."""
+# ruff: noqa: E501 - the dump's lines are as long as ovs-ofctl prints them
 
 from __future__ import annotations
 

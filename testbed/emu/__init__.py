@@ -1,0 +1,1 @@
+"""Emulation: Mininet + Open vSwitch (userspace datapath) + the os-ken DPI controller, real packets."""
