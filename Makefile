@@ -14,6 +14,9 @@ APT_STAMP := $(VENV)/.apt-installed
 EMU_STAMP := $(VENV)/.installed-emu
 MININET_LINK = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)/mininet
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
+# Emulation runs in real time: by default a short variant (60 s of arrivals per cell, 10 s
+# calls, every policy, no circumvention: about 10 minutes). EMU_ARGS= runs the scenario as written.
+EMU_ARGS ?= --duration 60 --holding 10 --circumventions none
 
 .PHONY: run test emulate check clean-emu bench lint emu-setup ovs
 
@@ -24,7 +27,7 @@ test: $(VENV)/.installed-test $(APT_STAMP) emu-setup
 	$(BIN)/python -m pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && { echo "no tests collected"; exit 1; }; exit $$rc
 
 emulate: $(VENV)/.installed-test $(APT_STAMP) emu-setup
-	$(BIN)/testbed run --emulate $(SCENARIO)
+	$(BIN)/testbed run --emulate $(SCENARIO) $(EMU_ARGS)
 
 check: $(VENV)/.installed
 	$(BIN)/testbed check

@@ -2,8 +2,9 @@
 
 1. Time-to-block under anrt-2016 (median of ``--trials`` WhatsApp calls), from the
    packet carrying the signature (STUN Allocate with attribute 0x4000, packet 1):
-   - tap: the packets after it still arrive (a probe stream, one every 1 ms)
-     until the drop entry is in: the last one's send time minus the signature's;
+   - tap: the packets after it still arrive (copies stamped with their send time,
+     one every ms) until the drop entry is in: the last one's send time minus the
+     signature's;
    - inline: the signature packet is held, so nothing passes; the time from the
      packet-in to the barrier reply confirming the drop entry.
 2. Concurrent G.711 calls (172-byte RTP every 20 ms each way, ``--hold`` seconds,
@@ -37,7 +38,7 @@ from topologies import TOPOLOGIES
 PROBE_MS = 1.0
 RAMP_S = 2.0   # calls start spread over this long, as arrivals would be (not all in one millisecond)
 TTB_TARGET_MS, CALLS_TARGET = 60.0, 200
-STEPS = (50, 100, 150, 200, 250, 300, 400, 500)
+STEPS = (50, 100, 150, 200, 250, 300, 350, 400, 500)
 
 
 def _log(line: str) -> None:
@@ -45,10 +46,9 @@ def _log(line: str) -> None:
 
 
 def probe_plan(seed: int) -> FlowPlan:
-    """WhatsApp's opening packet, then a packet every PROBE_MS (stamped, so we know when each left)."""
+    """WhatsApp's opening packet, then copies of it every PROBE_MS, stamped with their send time."""
     allocate = PROFILES["whatsapp"].build(random.Random(seed), 4)[0].segments[0]
-    probes = [Segment(i * PROBE_MS / 1000, True, random.Random(seed + i).randbytes(60)) for i in range(1, 5)]
-    return FlowPlan(MEDIA, "udp", 3478, (Segment(0.0, True, allocate.payload), *probes))
+    return FlowPlan(MEDIA, "udp", 3478, (Segment(0.0, True, allocate.payload),))
 
 
 def time_to_block(s: Session, trials: int, deployment: str) -> list[float]:
@@ -62,12 +62,11 @@ def time_to_block(s: Session, trials: int, deployment: str) -> list[float]:
         assert verdict["action"] == "drop" and verdict["packet_index"] == 1, verdict
         if deployment == "tap":
             recv = reports[(spec.id, "server")]["recv"]
-            # the signature at 0 ms, then a probe every PROBE_MS (4 in the opening, then stamped
-            # ones): when the last one through was sent is when the DPI closed the flow
-            if recv["media"]:
-                out.append(4 * PROBE_MS + (recv["max_seq"] + 1) * PROBE_MS)
-            else:
-                out.append(max(recv["packets"] - 1, 0) * PROBE_MS)
+            signature_sent = reports[(spec.id, "client")]["start"]
+            # the last probe that got through was sent this long after the signature packet
+            # (none through: the DPI closed the flow before the first probe, PROBE_MS later)
+            last = recv["max_seq_sent"]
+            out.append((last - signature_sent) * 1000 if last is not None else PROBE_MS)
         else:
             installed = [e for e in s.events if e["ev"] == "installed" and e["serial"] == verdict["serial"]]
             out.append((installed[-1]["t"] - verdict["t"]) * 1000)

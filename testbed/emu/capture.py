@@ -50,4 +50,6 @@ class Capture:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.out.exists():
+            self.out.chmod(0o644)   # dumpcap writes 0600: Wireshark as a user should open it
         return self.out

@@ -60,6 +60,7 @@ class Receiver:
     octets: int = 0
     media: int = 0
     max_seq: int = -1
+    max_seq_sent: float | None = None   # the send stamp of the highest sequence number
     first: float | None = None
     last: float | None = None
     _seen: set[int] = field(default_factory=set)
@@ -82,7 +83,8 @@ class Receiver:
             return
         self._seen.add(seq)
         self.media += 1
-        self.max_seq = max(self.max_seq, seq)
+        if seq > self.max_seq:
+            self.max_seq, self.max_seq_sent = seq, sent
         self._jitter.add(sent, now)
         delay = now - sent
         self._n += 1       # Welford: mean and variance of the one-way delay in one pass
@@ -97,7 +99,7 @@ class Receiver:
 
     def summary(self) -> dict[str, float | int | None]:
         return {"packets": self.packets, "bytes": self.octets, "media": self.media, "max_seq": self.max_seq,
-                "first": self.first, "last": self.last,
+                "max_seq_sent": self.max_seq_sent, "first": self.first, "last": self.last,
                 "delay_ms": round(self._mean * 1000, 3) if self._n else None,
                 "delay_std_ms": round(math.sqrt(self._m2 / self._n) * 1000, 3) if self._n > 1 else None,
                 "jitter_ms": round(self._jitter.jitter * 1000, 3) if self._n > 1 else None}

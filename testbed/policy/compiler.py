@@ -134,9 +134,9 @@ def header_fields(m: Match) -> list[dict[str, Any]]:
                     fields[name] = value[1]
             if m.l4 is not None:
                 fields["ip_proto"] = PROTOS[m.l4]
-                for value, side in ((pa, "src"), (pb, "dst"), (port, pside)):
-                    if value is not None and value[1] != 0:  # mask 0: any port
-                        fields[_l4_field(m.l4, side)] = value if value[1] != 0xFFFF else value[0]
+                for pm, side in ((pa, "src"), (pb, "dst"), (port, pside)):
+                    if pm is not None and pm[1] != 0:  # mask 0: any port
+                        fields[_l4_field(m.l4, side)] = pm if pm[1] != 0xFFFF else pm[0]
             if fields not in out:
                 out.append(fields)
     return out
@@ -182,7 +182,8 @@ def setup_messages(compiled: Compiled) -> list[Any]:
         parser.OFPMeterMod(None, command=ofp.OFPMC_DELETE, meter_id=ofp.OFPM_ALL),
         flow_mod({}, PRIO_MISS, _apply([_normal()])),
     ]
-    inspect = [_normal(), _to_controller()] if compiled.tap else [_to_controller()]
+    # the copy first: with NORMAL first OVS's userspace datapath drops packets whose packet-in fails
+    inspect = [_to_controller(), _normal()] if compiled.tap else [_to_controller()]
     for proto in (ip.TCP, ip.UDP):
         msgs.append(flow_mod({"eth_type": ETH_IPV4, "ip_proto": proto}, PRIO_INSPECT, _apply(inspect)))
     for rule in compiled.proactive:

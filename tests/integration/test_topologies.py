@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from testbed.emu import ofctl
-from tests.integration.conftest import counts, edge, plans, policy
+from tests.integration.conftest import counts, plans, policy
 from topologies import TOPOLOGIES
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -24,6 +26,9 @@ def test_pingall_operator_edge_through_the_controller(session_for) -> None:
     assert len(miss) == 1 and miss[0].actions == "NORMAL" and miss[0].n_packets > 0   # pings and ARP
     inspect = [e for e in flows if e.priority == 100]
     assert len(inspect) == 2 and all(e.actions == "CONTROLLER:65535" for e in inspect)
+    # the controller listens on loopback only
+    listening = subprocess.run(["ss", "-Hltn", f"sport = :{s.port}"], capture_output=True, text=True).stdout
+    assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{s.port}"]
 
 
 def test_three_operators_each_dpi_its_own_policy(session_for) -> None:

@@ -11,16 +11,16 @@ from hypothesis import strategies as st
 
 pytest.importorskip("os_ken", reason="the 'emu' extra (os-ken) is not installed")
 
-from os_ken.ofproto import ofproto_v1_3 as ofp  # noqa: E402
+from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from testbed.dpi.classifier import Classifier, Verdict  # noqa: E402
-from testbed.emu.oftable import FakeOFTable  # noqa: E402
-from testbed.packets import ip  # noqa: E402
-from testbed.policy import compiler  # noqa: E402
-from testbed.policy.load import load_policy, resolve  # noqa: E402
-from testbed.policy.model import TAP, Action, Match, Policy, Rule  # noqa: E402
-from testbed.traffic.apps import PROFILES  # noqa: E402
-from testbed.traffic.wire import Endpoints, packets  # noqa: E402
+from testbed.dpi.classifier import Classifier, Verdict
+from testbed.emu.oftable import FakeOFTable
+from testbed.packets import ip
+from testbed.policy import compiler
+from testbed.policy.load import load_policy, resolve
+from testbed.policy.model import TAP, Action, Match, Policy, Rule
+from testbed.traffic.apps import PROFILES
+from testbed.traffic.wire import Endpoints, packets
 
 SUB, RELAY, SIP, WEB = "10.10.0.2", "157.240.1.60", "10.10.255.5", "93.184.216.34"
 

@@ -6,8 +6,7 @@ import random
 
 import pytest
 
-from testbed.emu.media import (STAMP_LEN, Receiver, StreamSplitter, media_sizes, read_stamp, record_sizes,
-                               stamp, templates)
+from testbed.emu.media import STAMP_LEN, Receiver, StreamSplitter, media_sizes, read_stamp, record_sizes, stamp, templates
 from testbed.traffic.apps import PROFILES
 
 
