@@ -22,6 +22,7 @@ import simpy.rt
 from testbed.config.scenario import Scenario
 from testbed.emu.network import EmuNetwork
 from testbed.emu.session import Session
+from testbed.emu.system import EmulationUnavailable
 from testbed.metrics.summary import outcomes, per_app, summarize
 from testbed.run import Cell, build_topology
 from testbed.workload.calls import CallWorkload
@@ -79,6 +80,14 @@ def _count(values: Iterator[str] | Any) -> dict[str, int]:
 
 @contextmanager
 def emulated_runner(scenario: Scenario, out_dir: Path) -> Iterator[EmuRunner]:
-    """The network for a whole run; torn down (and cleaned) however the run ends."""
-    with Session(build_topology(scenario), Path(out_dir)) as session:
+    """The network for a whole run; torn down (and cleaned) however the run ends. A machine
+    that cannot emulate (not root, no Open vSwitch...) ends the command with one line."""
+    session = Session(build_topology(scenario), Path(out_dir))
+    try:
+        session.__enter__()
+    except EmulationUnavailable as exc:
+        raise SystemExit(f"testbed run --emulate: {exc}") from None
+    try:
         yield EmuRunner(scenario, session)
+    finally:
+        session.close()
