@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +17,14 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _run(args: argparse.Namespace) -> int:
-    from testbed.config.scenario import load_scenario
+    from testbed.config.scenario import load_scenario, overridden
     from testbed.report import results
     from testbed.report.progress import Progress
     from testbed.run import check_expectations, run_scenario
 
-    scenario = load_scenario(args.scenario)
-    if args.seed is not None:
-        scenario = replace(scenario, seed=args.seed)
-    if args.duration is not None:
-        scenario = replace(scenario, workload=replace(scenario.workload, duration_s=args.duration))
-    if args.holding is not None:
-        w = scenario.workload
-        scenario = replace(scenario, workload=replace(w, holding=replace(w.holding, mean_s=args.holding)))
-    if args.policies or args.circumventions:
-        keep_p = args.policies.split(",") if args.policies else list(scenario.policies)
-        keep_c = args.circumventions.split(",") if args.circumventions else list(scenario.circumventions)
-        pairs = [(p, scenario.policies) for p in keep_p] + [(c, scenario.circumventions) for c in keep_c]
-        for name, known in pairs:
-            if name not in known:
-                raise ConfigError(scenario.source, "", None, f"--policies/--circumventions: '{name}' "
-                                  f"is not in the scenario: choose from {list(known)}")
-        scenario = replace(scenario, policies=tuple(keep_p),
-                           circumventions={c: scenario.circumventions[c] for c in keep_c},
-                           expect=tuple(e for e in scenario.expect
-                                        if e.policy in keep_p and e.circumvention in keep_c))
+    scenario = overridden(load_scenario(args.scenario), seed=args.seed, duration_s=args.duration,
+                          holding_s=args.holding, policies=_names(args.policies),
+                          circumventions=_names(args.circumventions))
     progress = Progress(enabled=not args.quiet)
     out = results.output_dir(Path(args.out), scenario)
     mode, extra = "sim", {"shaper": "model (simulation: link delay/jitter/loss drawn flow-level)"}
@@ -68,6 +50,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{sum(not k.ok for k in checks)} expectation(s) failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _names(option: str | None) -> tuple[str, ...] | None:
+    return tuple(option.split(",")) if option else None
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import simpy
 
 from testbed.config.scenario import Expect, Scenario
 from testbed.metrics.summary import aggregate, outcomes
-from testbed.workload.calls import CallWorkload
+from testbed.workload.calls import CallWorkload, Network
 from testbed.workload.records import CallRecord, FlowRecord
 
 # after the last arrival, calls still in progress run to their end (up to this long)
@@ -56,23 +56,29 @@ def build_topology(scenario: Scenario) -> Any:
 
 
 def run_cell(scenario: Scenario, policy_name: str, circ_name: str,
-             progress: Callable[[float], None] | None = None) -> Cell:
+             progress: Callable[[float, str], None] | None = None) -> Cell:
     """Simulate one cell of the matrix."""
     from testbed.sim.network import SimNetwork
 
-    env = simpy.Environment()
-    policy = scenario.policy_objects[policy_name]
-    network = SimNetwork(build_topology(scenario), policy, scenario.workload,
+    network = SimNetwork(build_topology(scenario), scenario.policy_objects[policy_name], scenario.workload,
                          random.Random(f"network:{scenario.seed}"), scenario.seed)
+    cell = play(simpy.Environment(), network, scenario, policy_name, circ_name, progress,
+                until=scenario.workload.duration_s + DRAIN_S)
+    cell.extra["classifications"] = network.classifications
+    return cell
+
+
+def play(env: simpy.Environment, network: Network, scenario: Scenario, policy_name: str, circ_name: str,
+         progress: Callable[[float, str], None] | None = None, until: float | None = None) -> Cell:
+    """Run the scenario's workload against ``network`` (either mode) and aggregate its records."""
     workload = CallWorkload(env, scenario.workload, network, random.Random(f"workload:{scenario.seed}"),
                             network.subscriber_hosts(), scenario.circumventions[circ_name], progress)
     env.process(workload.source())
     with fewer_collections():
-        env.run(until=scenario.workload.duration_s + DRAIN_S)
+        env.run(until=until)
     adopters = sum(s.strategy != "none" for s in workload.subscribers)
     summary, apps = aggregate(workload.calls, workload.flows, len(workload.subscribers), adopters)
-    return Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows,
-                {"classifications": network.classifications})
+    return Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows)
 
 
 def cells_of(scenario: Scenario) -> list[tuple[str, str]]:
@@ -86,7 +92,8 @@ def run_scenario(scenario: Scenario, progress: Callable[[int, int, str, float], 
     out = []
     for i, (policy, circ) in enumerate(todo):
         label = f"{policy} × {circ}"
-        tick = (lambda f, i=i, label=label: progress(i, len(todo), label, f)) if progress else None
+        tick = ((lambda f, note="", i=i, label=label: progress(i, len(todo), f"{label} {note}".strip(), f))
+                if progress else None)
         out.append(runner(scenario, policy, circ, tick))
     return out
 

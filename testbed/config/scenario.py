@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from testbed.config.errors import ConfigError
 from testbed.config.schema import Ctx, ListOf, MapOf, Number, Str, Struct, join, shown
 from testbed.config.yamlnodes import line_of, load_node, scalar_value
 from testbed.policy.load import available as available_policies
@@ -251,4 +252,26 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(node, Ctx(name), Path(path).resolve().parent)
 
 
-
+def overridden(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
+               holding_s: float | None = None, policies: tuple[str, ...] | None = None,
+               circumventions: tuple[str, ...] | None = None) -> Scenario:
+    """The scenario with command-line overrides: another seed, a shorter run, a subset of
+    its cells (and of its expectations, to match). Unknown cell names are ConfigErrors."""
+    w = scenario.workload
+    if seed is not None:
+        scenario = replace(scenario, seed=seed)
+    if duration_s is not None:
+        w = replace(w, duration_s=duration_s)
+    if holding_s is not None:
+        w = replace(w, holding=replace(w.holding, mean_s=holding_s))
+    keep_p = policies or scenario.policies
+    keep_c = circumventions or tuple(scenario.circumventions)
+    for option, names, known in (("--policies", keep_p, scenario.policies),
+                                 ("--circumventions", keep_c, tuple(scenario.circumventions))):
+        for name in names:
+            if name not in known:
+                raise ConfigError(scenario.source, "", None,
+                                  f"{option}: '{name}' is not in the scenario – choose one of [{', '.join(known)}]")
+    return replace(scenario, workload=w, policies=keep_p,
+                   circumventions={c: scenario.circumventions[c] for c in keep_c},
+                   expect=tuple(e for e in scenario.expect if e.policy in keep_p and e.circumvention in keep_c))

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
-from testbed.metrics.emodel import mos_for
-from testbed.sim.network import CODEC_LOOKAHEAD_MS
+from testbed.metrics.emodel import mos_for, mouth_to_ear_ms
 from testbed.traffic.codecs import Codec
 from testbed.workload.records import COMPLETED, DROPPED, NO_MEDIA, RESET, SIGNALLING_BLOCKED
 
 Report = dict[str, Any]
 ERRORS = ("refused", "reset")
-MIN_BUFFER_MS = 10.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def quality(results: list[FlowResult], codec: Codec) -> Quality:
     loss = 100.0 * lost / sent if sent else 100.0
     delay = fmean(delays) if delays else 0.0
     sigma = fmean(sigmas) if sigmas else 0.0
-    ta = delay + codec.frame_ms + max(2 * sigma, MIN_BUFFER_MS) + CODEC_LOOKAHEAD_MS
+    ta = mouth_to_ear_ms(delay, sigma, codec.frame_ms)
     rating, score = mos_for(round(ta), round(loss, 1), codec.ie, codec.bpl)
     return Quality(round(loss, 3), round(fmean(jitters), 3) if jitters else 0.0, round(delay, 3),
                    round(rating, 3), round(score, 3))

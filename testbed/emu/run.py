@@ -23,9 +23,7 @@ from testbed.config.scenario import Scenario
 from testbed.emu.network import EmuNetwork
 from testbed.emu.session import Session
 from testbed.emu.system import EmulationUnavailable
-from testbed.metrics.summary import outcomes, per_app, summarize
-from testbed.run import Cell, build_topology
-from testbed.workload.calls import CallWorkload
+from testbed.run import Cell, build_topology, play
 
 
 class EmuRunner:
@@ -34,30 +32,24 @@ class EmuRunner:
         self.windows: list[dict[str, Any]] = []
 
     def run_cell(self, scenario: Scenario, policy_name: str, circ_name: str,
-                 progress: Callable[[float], None] | None = None) -> Cell:
+                 progress: Callable[[float, str], None] | None = None) -> Cell:
         session = self.session
         session.set_policies(scenario.policy_objects[policy_name])
         first_event = len(session.events)
         env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
         network = EmuNetwork(session, scenario.workload, random.Random(f"network:{scenario.seed}"), scenario.seed)
-        workload = CallWorkload(env, scenario.workload, network, random.Random(f"workload:{scenario.seed}"),
-                                network.subscriber_hosts(), scenario.circumventions[circ_name], progress)
         started = time.time()
-        env.process(workload.source())
-        env.run()   # until the last call, retry and flow is over: nothing left to schedule
+        # until the last call, retry and flow is over: nothing left to schedule
+        cell = play(env, network, scenario, policy_name, circ_name, progress)
         ended = time.time()
         events = session.events[first_event:]
-        adopters = sum(s.strategy != "none" for s in workload.subscribers)
         self.windows.append({"policy": policy_name, "circumvention": circ_name, "wall_start": started,
                              "wall_end": ended})
         dpi = {"verdicts": sum(e["ev"] == "verdict" for e in events),
                "late_packet_ins": sum(e["ev"] == "late" for e in events),
                "actions": _count(e["action"] for e in events if e["ev"] == "verdict")}
-        return Cell(policy_name, circ_name,
-                    summarize(workload.calls, workload.flows, len(workload.subscribers), adopters),
-                    per_app(workload.calls, workload.flows), outcomes(workload.calls), workload.calls,
-                    workload.flows, {"calls": [asdict(c) for c in workload.calls], "dpi": dpi,
-                                     "wall_s": round(ended - started, 1)})
+        cell.extra.update(calls=[asdict(c) for c in cell.calls], dpi=dpi, wall_s=round(ended - started, 1))
+        return cell
 
     def extra(self) -> dict[str, Any]:
         s = self.session

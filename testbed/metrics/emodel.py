@@ -105,6 +105,16 @@ def mos(r: float) -> float:
     return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
 
 
+CODEC_LOOKAHEAD_MS = 5.0
+MIN_JITTER_BUFFER_MS = 10.0
+
+
+def mouth_to_ear_ms(network_delay_ms: float, delay_std_ms: float, frame_ms: float) -> float:
+    """Ta: network delay + packetisation (one frame) + a jitter buffer sized to 2σ of the
+    delay variation (at least 10 ms) + the codec's look-ahead. Both modes use this."""
+    return network_delay_ms + frame_ms + max(2 * delay_std_ms, MIN_JITTER_BUFFER_MS) + CODEC_LOOKAHEAD_MS
+
+
 @lru_cache(maxsize=65536)
 def mos_for(ta_ms: float, ppl_pct: float, ie: float, bpl: float) -> tuple[float, float]:
     """(R, MOS), cached: the simulator asks for the same rounded inputs many times."""

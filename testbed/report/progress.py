@@ -20,7 +20,7 @@ class Progress:
             return
         filled = int(self.width * fraction)
         bar = "#" * filled + "." * (self.width - filled)
-        line = f"[{index + 1}/{total}] {label:32.32} |{bar}| {100 * fraction:3.0f}%"
+        line = f"[{index + 1}/{total}] {label:52.52} |{bar}| {100 * fraction:3.0f}%"
         now = time.monotonic()
         if self.tty:
             if line != self._last_line:

@@ -26,7 +26,7 @@ import simpy
 
 from testbed.config.scenario import Workload as WorkloadSpec
 from testbed.dpi.classifier import Classifier, Verdict
-from testbed.metrics.emodel import mos_for
+from testbed.metrics.emodel import mos_for, mouth_to_ear_ms
 from testbed.metrics.jitter import expected_jitter
 from testbed.policy.model import DEGRADE, DROP, RESET, THROTTLE, Policy
 from testbed.topo import PathModel, path
@@ -48,7 +48,6 @@ from testbed.workload.records import RESET as RESET_OUT
 
 OPENING_PACKETS = 24      # packets built per flow: more than any inspection window we ship
 PROCESSING_MS = 40.0      # server-side call processing in the post-dial delay
-CODEC_LOOKAHEAD_MS = 5.0
 NO_ANSWER_RINGS = 4       # the caller gives up after this many ring periods
 
 
@@ -225,9 +224,9 @@ def effects(app: str, strategy: Strategy, flows: tuple[tuple[FlowPlan, Verdict],
     hit_plan, hit = hits[0] if hits else (None, None)
     setup_s = (profile.setup_rtts * 2 * p.delay_ms + PROCESSING_MS) / 1000
     shown = hit if hit is not None else flows[-1][1]
-    record = dict(dpi_app=shown.app or "", action=hit.action.kind if hit else "allow",
-                  rule=hit.rule or "" if hit else "", ttb_packets=hit.packet_index if hit else 0,
-                  ttb_ms=round(hit.elapsed * 1000, 3) if hit else 0.0)
+    record: dict[str, Any] = dict(dpi_app=shown.app or "", action=hit.action.kind if hit else "allow",
+                                  rule=hit.rule or "" if hit else "", ttb_packets=hit.packet_index if hit else 0,
+                                  ttb_ms=round(hit.elapsed * 1000, 3) if hit else 0.0)
     action = hit.action if hit is not None else None
     refused = unheard = ("", 0.0)
     if action is not None and action.kind in (DROP, RESET):
@@ -253,7 +252,7 @@ def effects(app: str, strategy: Strategy, flows: tuple[tuple[FlowPlan, Verdict],
         delay += loss * rtt
         sigma = math.hypot(sigma, rtt * math.sqrt(loss))
         loss = 0.0
-    mouth_to_ear = delay + codec.frame_ms + max(2 * sigma, 10.0) + CODEC_LOOKAHEAD_MS
+    mouth_to_ear = mouth_to_ear_ms(delay, sigma, codec.frame_ms)
     return Classified(flows, server, capacity, p, hit, setup_s, refused, unheard, loss, delay,
                       expected_jitter(sigma), round(mouth_to_ear), codec.packets_per_s, codec.ie, codec.bpl,
                       **record)

@@ -10,6 +10,7 @@ No network code here: a ``Network`` places the calls.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 import random
@@ -49,6 +50,8 @@ class Attempt:
 class Network(Protocol):
     """Where calls and flows go: ``testbed.sim`` or ``testbed.emu``."""
 
+    def subscriber_hosts(self) -> list[tuple[str, str]]: ...
+
     def call(self, env: simpy.Environment, attempt: Attempt) -> Generator[Any, Any, CallRecord]: ...
 
     def flow(self, env: simpy.Environment, subscriber: Subscriber, app: str) -> FlowRecord: ...
@@ -59,12 +62,13 @@ class CallWorkload:
 
     def __init__(self, env: simpy.Environment, spec: WorkloadSpec, network: Network, rng: random.Random,
                  hosts: list[tuple[str, str]], circumvention: Circumvention,
-                 progress: Callable[[float], None] | None = None) -> None:
+                 progress: Callable[[float, str], None] | None = None) -> None:
         self.env, self.spec, self.network, self.rng = env, spec, network, rng
         self.calls: list[CallRecord] = []
         self.flows: list[FlowRecord] = []
         self.progress = progress
         self._next_call = self._next_intent = 0
+        self.in_flight = 0  # call intents started and not yet over
         self.apps = list(spec.apps)
         self._cum_shares = list(itertools.accumulate(spec.apps[a].share for a in self.apps))
         self.subscribers = []
@@ -103,9 +107,9 @@ class CallWorkload:
         env = self.env
         env.process(self._poisson(self.spec.calls_per_hour, self._new_call))
         for app, per_hour in self.spec.flows_per_hour.items():
-            env.process(self._poisson(per_hour, lambda app=app: self._new_flow(app)))
+            env.process(self._poisson(per_hour, functools.partial(self._new_flow, app)))
         if self.progress is not None:
-            env.process(self._ticker())
+            env.process(self._ticker(self.progress))
         yield env.timeout(0)
 
     def _new_call(self) -> None:
@@ -113,6 +117,7 @@ class CallWorkload:
         sub = subs[int(rng.random() * len(subs))]
         app = self.apps[min(bisect.bisect(self._cum_shares, rng.random() * self._cum_shares[-1]), len(self.apps) - 1)]
         self._next_intent += 1
+        self.in_flight += 1
         self.env.process(self.call_intent(self._next_intent, sub, app))
 
     def _new_flow(self, app: str) -> None:
@@ -137,18 +142,21 @@ class CallWorkload:
                                   holding))
             self.calls.append(record)
             if record.outcome in (COMPLETED, NO_ANSWER):
-                return
+                break
             sub.failures += 1
             if sub.adopter and sub.strategy == "none" and sub.failures >= circ.after_failures:
                 sub.strategy = circ.strategy
             if attempt < spec.retry.max_attempts:
                 yield self.env.timeout(spec.retry.backoff_s)
+        self.in_flight -= 1
 
-    def _ticker(self) -> Generator[Any, Any, None]:
+    def _ticker(self, progress: Callable[[float, str], None]) -> Generator[Any, Any, None]:
+        """Report the share of the arrival period done, then the calls still finishing."""
         step = self.spec.duration_s / 100
         while self.env.now < self.spec.duration_s:
-            assert self.progress is not None
-            self.progress(self.env.now / self.spec.duration_s)
+            progress(self.env.now / self.spec.duration_s, "")
             yield self.env.timeout(step)
-        self.progress(1.0)
-
+        while self.in_flight:
+            progress(1.0, f"({self.in_flight} calls finishing)")
+            yield self.env.timeout(min(step, 1.0))
+        progress(1.0, "")

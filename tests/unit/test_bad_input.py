@@ -232,3 +232,13 @@ def test_good_files_pass(root: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["check", str(root / "scenarios"), str(root / "policies")]) == 0
     out = capsys.readouterr().out
     assert "morocco-2016.yaml" in out and "anrt-2016.yaml" in out
+
+
+def test_unknown_cell_override_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "scenarios/x.yaml", scenario())
+    assert main(["run", "--out", "out", "--policies", "none,ip-block", "scenarios/x.yaml"]) == 2
+    assert capsys.readouterr().err.strip() == ("scenarios/x.yaml: --policies: 'ip-block' is not in the scenario "
+                                               "– choose one of [none, anrt-2016]")
+    assert not (tmp_path / "out").exists()
