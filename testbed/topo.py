@@ -73,6 +73,20 @@ class _GraphTopo:
 Topo: type = _Base if _Base is not None else _GraphTopo
 
 
+def subscriber_hosts(info: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(host, operator) of every subscriber host, from ``{host: nodeInfo}``."""
+    return [(h, str(i.get("operator", ""))) for h, i in info.items() if i.get("role") == "subscriber"]
+
+
+def server_for(topo: Any, info: dict[str, dict[str, Any]], profile: str, operator: str) -> str:
+    """The host serving a traffic profile: the subscriber's own operator's if there is one."""
+    hosts = [h for h, i in info.items() if profile in i.get("serves", ())]
+    if not hosts:
+        raise ValueError(f"topology {type(topo).__name__} has no server for '{profile}'")
+    own = [h for h in hosts if info[h].get("operator") == operator]
+    return (own or hosts)[0]
+
+
 def ms(value: str | float | int | None) -> float:
     """'5ms' / '2.5ms' / '1s' / 5 → milliseconds."""
     if value is None:

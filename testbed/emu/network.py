@@ -30,9 +30,8 @@ from testbed.emu.outcome import FlowResult, first_answer_ms, media_outcome, qual
 from testbed.emu.placement import LINGER_S, FlowSpec, place
 from testbed.emu.session import Session
 from testbed.policy import compiler
-from testbed.sim.network import OPENING_PACKETS, PROCESSING_MS
-from testbed.topo import path
-from testbed.traffic.apps import CALL, PROFILES, SIGNALLING, FlowPlan
+from testbed.topo import path, server_for, subscriber_hosts
+from testbed.traffic.apps import CALL, OPENING_PACKETS, PROCESSING_MS, PROFILES, SIGNALLING, FlowPlan
 from testbed.traffic.circumvention import STRATEGIES
 from testbed.workload.calls import Attempt, Subscriber
 from testbed.workload.records import CAPACITY, COMPLETED, DROPPED, NO_ANSWER, CallRecord, FlowRecord
@@ -74,14 +73,10 @@ class EmuNetwork:
             self.tables[str(self.topo.nodeInfo(dpi).get("operator", ""))] = (compiled, table)
 
     def subscriber_hosts(self) -> list[tuple[str, str]]:
-        return [(h, str(i.get("operator", ""))) for h, i in self.info.items() if i.get("role") == "subscriber"]
+        return subscriber_hosts(self.info)
 
     def server_for(self, profile: str, operator: str) -> str:
-        hosts = [h for h, i in self.info.items() if profile in i.get("serves", ())]
-        if not hosts:
-            raise ValueError(f"topology {type(self.topo).__name__} has no server for '{profile}'")
-        own = [h for h in hosts if self.info[h].get("operator") == operator]
-        return (own or hosts)[0]
+        return server_for(self.topo, self.info, profile, operator)
 
     # -- what the DPI did ------------------------------------------------------------------
     def verdict(self, spec: FlowSpec, operator: str) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from testbed.dpi.classifier import Classifier, Verdict
 from testbed.metrics.emodel import mos_for, mouth_to_ear_ms
 from testbed.metrics.jitter import expected_jitter
 from testbed.policy.model import DEGRADE, DROP, RESET, THROTTLE, Policy
-from testbed.topo import PathModel, path
-from testbed.traffic.apps import PROFILES, SIGNALLING, FlowPlan
+from testbed.topo import PathModel, path, server_for, subscriber_hosts
+from testbed.traffic.apps import OPENING_PACKETS, PROCESSING_MS, PROFILES, SIGNALLING, FlowPlan
 from testbed.traffic.circumvention import STRATEGIES, Strategy
 from testbed.traffic.wire import Endpoints, packets
 from testbed.workload.calls import Attempt, Subscriber
@@ -46,8 +46,6 @@ from testbed.workload.records import (
 )
 from testbed.workload.records import RESET as RESET_OUT
 
-OPENING_PACKETS = 24      # packets built per flow: more than any inspection window we ship
-PROCESSING_MS = 40.0      # server-side call processing in the post-dial delay
 NO_ANSWER_RINGS = 4       # the caller gives up after this many ring periods
 
 
@@ -114,15 +112,10 @@ class SimNetwork:
         self.classifications = 0
 
     def subscriber_hosts(self) -> list[tuple[str, str]]:
-        return [(h, str(i.get("operator", ""))) for h, i in self.info.items() if i.get("role") == "subscriber"]
+        return subscriber_hosts(self.info)
 
     def server_for(self, profile: str, operator: str) -> str:
-        """The host serving a profile: the subscriber's own operator's if there is one."""
-        hosts = [h for h, i in self.info.items() if profile in i.get("serves", ())]
-        if not hosts:
-            raise ValueError(f"topology {type(self.topo).__name__} has no server for '{profile}'")
-        own = [h for h in hosts if self.info[h].get("operator") == operator]
-        return (own or hosts)[0]
+        return server_for(self.topo, self.info, profile, operator)
 
     def path(self, src: str, dst: str) -> PathModel:
         key = (src, dst)

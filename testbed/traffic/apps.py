@@ -20,6 +20,8 @@ from testbed.packets import rtp, sip, stun, tls
 from testbed.traffic.codecs import G711, OPUS, SILK, Codec
 
 SIGNALLING, MEDIA, DATA = "signalling", "media", "data"
+OPENING_PACKETS = 24      # packets built per flow: more than any inspection window we ship
+PROCESSING_MS = 40.0      # server-side call processing, part of the post-dial delay
 CALL, FLOW = "call", "flow"
 
 

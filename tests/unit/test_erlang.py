@@ -10,7 +10,7 @@ from testbed.config.scenario import AppShare, Circumvention, Holding, Retry, Sce
 from testbed.metrics.erlang import erlang_b
 from testbed.policy.model import NO_POLICY
 from testbed.run import run_cell
-from testbed.sim.network import PROCESSING_MS
+from testbed.traffic.apps import PROCESSING_MS
 
 SERVERS = 10
 HOLDING_S = 60.0
