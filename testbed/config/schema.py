@@ -132,16 +132,6 @@ class Str(Spec):
         return value
 
 
-class Bool(Spec):
-    what = "true or false"
-
-    def load(self, node: yaml.Node, ctx: Ctx, path: str) -> Any:
-        value = self.scalar(node, ctx, path)
-        if not isinstance(value, bool):
-            raise self.fail(node, ctx, path)
-        return value
-
-
 class Convert(Spec):
     """A scalar parsed by ``parse`` (which raises ValueError with a reason)."""
 

@@ -113,10 +113,8 @@ def _groups(calls: list[CallRecord]) -> dict[str, _Group]:
     return groups
 
 
-def summarize(calls: list[CallRecord], flows: list[FlowRecord], subscribers: int, adopters: int,
-              groups: dict[str, _Group] | None = None) -> dict[str, Any]:
-    g = (groups or _groups(calls))["all"]
-    groups = groups or _groups(calls)
+def _summary(groups: dict[str, _Group], flows: list[FlowRecord], subscribers: int, adopters: int) -> dict[str, Any]:
+    g = groups["all"]
     non_voip = [f for f in flows if f.category != "VoIP"]
     return {
         "intents": len(g.final),
@@ -140,9 +138,7 @@ def summarize(calls: list[CallRecord], flows: list[FlowRecord], subscribers: int
     }
 
 
-def per_app(calls: list[CallRecord], flows: list[FlowRecord],
-            groups: dict[str, _Group] | None = None) -> dict[str, dict[str, Any]]:
-    groups = groups or _groups(calls)
+def _per_app(groups: dict[str, _Group], flows: list[FlowRecord]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for app in PROFILES:
         if app in groups:
@@ -162,7 +158,7 @@ def aggregate(calls: list[CallRecord], flows: list[FlowRecord], subscribers: int
               adopters: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(summary, per_app) in one pass over the calls."""
     groups = _groups(calls)
-    return summarize(calls, flows, subscribers, adopters, groups), per_app(calls, flows, groups)
+    return _summary(groups, flows, subscribers, adopters), _per_app(groups, flows)
 
 
 def outcomes(calls: list[CallRecord]) -> dict[str, int]:
