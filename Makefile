@@ -32,6 +32,11 @@ emulate: $(VENV)/.installed-test $(APT_STAMP) emu-setup
 check: $(VENV)/.installed
 	$(BIN)/testbed check
 
+lint: $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e '.[plots,test,dev]'
+	$(BIN)/ruff check testbed topologies tests benchmarks
+	$(BIN)/mypy --explicit-package-bases testbed topologies
+
 bench: $(VENV)/.installed-test $(APT_STAMP) emu-setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
