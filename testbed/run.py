@@ -72,7 +72,7 @@ def play(env: simpy.Environment, network: Network, scenario: Scenario, policy_na
          progress: Callable[[float, str], None] | None = None, until: float | None = None) -> Cell:
     """Run the scenario's workload against ``network`` (either mode) and aggregate its records."""
     workload = CallWorkload(env, scenario.workload, network, random.Random(f"workload:{scenario.seed}"),
-                            network.subscriber_hosts(), scenario.circumventions[circ_name], progress)
+                            scenario.circumventions[circ_name], progress)
     env.process(workload.source())
     with fewer_collections():
         env.run(until=until)

@@ -61,7 +61,7 @@ class CallWorkload:
     """One run of the workload against one network; records go to ``calls``/``flows``."""
 
     def __init__(self, env: simpy.Environment, spec: WorkloadSpec, network: Network, rng: random.Random,
-                 hosts: list[tuple[str, str]], circumvention: Circumvention,
+                 circumvention: Circumvention,
                  progress: Callable[[float, str], None] | None = None) -> None:
         self.env, self.spec, self.network, self.rng = env, spec, network, rng
         self.calls: list[CallRecord] = []
@@ -72,6 +72,7 @@ class CallWorkload:
         self.apps = list(spec.apps)
         self._cum_shares = list(itertools.accumulate(spec.apps[a].share for a in self.apps))
         self.subscribers = []
+        hosts = network.subscriber_hosts()
         for i in range(spec.subscribers):
             host, operator = hosts[i % len(hosts)]
             adopter = circumvention.strategy != "none" and rng.random() < circumvention.share
