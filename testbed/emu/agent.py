@@ -5,7 +5,8 @@ stdin (JSON lines), and reports on stdout (JSON lines):
 
 - ``serve``: expect a flow from ``peer:peer_port`` on ``local_port``; it starts at
   the flow's first packet (UDP) or connection (TCP). Answered with ``ack``.
-- ``open``: start a flow from ``local_port`` to ``peer:peer_port`` now.
+- ``open``: start a flow from ``local_port`` to ``peer:peer_port`` now; with ``mark``, its
+  socket carries that SO_MARK (an ``ip rule fwmark`` sends the flow into a tunnel).
 - ``end``: stop a flow now. ``shape``: bind the NFQUEUE delayer. ``quit``.
 
 Each side sends its own ``segments`` (seconds after its start, payload bytes) —
@@ -286,6 +287,8 @@ class Agent:
     def open(self, flow: Flow) -> None:
         self.flows[flow.id] = flow
         sock = self._socket(flow.tcp)
+        if flow.spec.get("mark"):   # routed by ``ip rule fwmark``: this flow, not the host, enters a tunnel
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, int(flow.spec["mark"]))
         sock.bind(("0.0.0.0", int(flow.spec["local_port"])))
         flow.sock = sock
         if flow.tcp:

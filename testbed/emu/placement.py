@@ -36,6 +36,9 @@ class FlowSpec:
     setup_timeout: float = 10.0
     max_loss_pct: float = 100.0
     start_in: float = 0.0  # seconds after the client gets the command (spreads many flows' starts)
+    mark: int = 0          # SO_MARK on the client's socket: an ``ip rule fwmark`` routes it into a tunnel
+    client_seen: tuple[str, int] | None = None   # the client as the server sees it (after a NAT or relay)
+    client_to: tuple[str, int] | None = None     # where the client sends instead (a local relay client)
 
     @property
     def key(self) -> tuple[int, str, int, str, int]:
@@ -63,10 +66,14 @@ def _side(spec: FlowSpec, up: bool) -> dict[str, Any]:
 
 def commands(spec: FlowSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     """(serve for the server's agent, open for the client's)."""
+    seen = spec.client_seen or (spec.client_ip, spec.client_port)
+    to = spec.client_to or (spec.server_ip, spec.plan.server_port)
     serve = {"op": "serve", **_side(spec, up=False), "local_port": spec.plan.server_port,
-             "peer": spec.client_ip, "peer_port": spec.client_port}
+             "peer": seen[0], "peer_port": seen[1]}
     opener = {"op": "open", **_side(spec, up=True), "local_port": spec.client_port,
-              "peer": spec.server_ip, "peer_port": spec.plan.server_port, "start_in": spec.start_in}
+              "peer": to[0], "peer_port": to[1], "start_in": spec.start_in}
+    if spec.mark:
+        opener["mark"] = spec.mark
     return serve, opener
 
 

@@ -81,3 +81,13 @@ def test_key_of() -> None:
     assert key_of({"ev": "ready", "host": "tbwa"}) == ("ready", "tbwa")
     assert key_of({"ev": "ready", "dpid": "12"}) == ("dpi-ready", "12")
     assert key_of({"ev": "verdict"}) is None
+
+
+def test_a_tunnelled_or_relayed_flow_is_marked_and_served_for_its_outside_address() -> None:
+    from dataclasses import replace
+
+    spec = replace(_spec(), mark=0x7B01, client_seen=("198.51.100.10", 40000), client_to=("127.0.0.1", 3478))
+    serve, opener = commands(spec)
+    assert (serve["peer"], serve["peer_port"]) == ("198.51.100.10", 40000)
+    assert (opener["peer"], opener["peer_port"], opener["mark"]) == ("127.0.0.1", 3478, 0x7B01)
+    assert "mark" not in commands(_spec())[1]
