@@ -3,10 +3,17 @@
 Real apps put their own attributes in STUN: WhatsApp's 0x4000-0x4007 in Allocate,
 Microsoft's 0x8054-0x8070 (MS-TURN/MS-ICE2), Google's 0xC057 (network info) and
 0xFF03/0xFF04. The parser keeps every attribute so signatures can look at them.
+
+MESSAGE-INTEGRITY (RFC 5389 §15.4: HMAC-SHA1 over the message up to the attribute,
+the header's length counting it) and FINGERPRINT (§15.5: CRC-32 of everything before
+it, XOR 0x5354554e) are computed and verified here; the tests check both against
+the RFC 5769 test vectors.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import struct
 import zlib
 from dataclasses import dataclass
@@ -74,20 +81,83 @@ class StunMessage:
         return ((self.msg_type >> 4) & 1) | ((self.msg_type >> 7) & 2)
 
 
+FINGERPRINT_XOR = 0x5354554E
+_MI_LEN = 4 + 20     # MESSAGE-INTEGRITY attribute: header and HMAC-SHA1
+_FP_LEN = 4 + 4      # FINGERPRINT attribute: header and CRC-32
+
+
+def long_term_key(username: str, realm: str, password: str) -> bytes:
+    """The long-term credential key, MD5(username ":" realm ":" password) (RFC 5389 §15.4).
+
+    The strings are used as given: SASLprep of the password is the caller's (ASCII is unchanged by it).
+    """
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).digest()
+
+
+def _with_length(message: bytes, length: int) -> bytes:
+    return message[:2] + struct.pack("!H", length) + message[4:]
+
+
+def integrity(before: bytes, key: bytes) -> bytes:
+    """The MESSAGE-INTEGRITY value for a message whose bytes up to that attribute are ``before``."""
+    return hmac.new(key, _with_length(before, len(before) - 20 + _MI_LEN), hashlib.sha1).digest()
+
+
+def fingerprint_of(before: bytes) -> int:
+    """The FINGERPRINT value for a message whose bytes up to that attribute are ``before``."""
+    return (zlib.crc32(_with_length(before, len(before) - 20 + _FP_LEN)) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+
+
 def build(msg_type: int, transaction_id: bytes, attributes: list[tuple[int, bytes]] | tuple = (),
-          *, fingerprint: bool = False, cookie: bool = True) -> bytes:
-    """A STUN message; attribute values are padded to 4 bytes as RFC 5389 §15 says."""
+          *, fingerprint: bool = False, cookie: bool = True, key: bytes | None = None) -> bytes:
+    """A STUN message; attribute values are padded to 4 bytes as RFC 5389 §15 says.
+
+    ``key``: append MESSAGE-INTEGRITY computed with it (``long_term_key`` for TURN);
+    ``fingerprint``: then FINGERPRINT, last.
+    """
     if len(transaction_id) != 12:
         raise ValueError("a STUN transaction id is 12 bytes")
     body = b"".join(struct.pack("!HH", kind, len(value)) + value + b"\0" * (-len(value) % 4)
                     for kind, value in attributes)
     head = _COOKIE + transaction_id if cookie else transaction_id[:4] + transaction_id
-    head = head[:16]
+    msg = struct.pack("!HH", msg_type, len(body)) + head[:16] + body
+    if key is not None:
+        msg = _with_length(msg, len(msg) - 20 + _MI_LEN)
+        msg += struct.pack("!HH", MESSAGE_INTEGRITY, 20) + integrity(msg, key)
     if fingerprint:
-        msg = struct.pack("!HH", msg_type, len(body) + 8) + head + body
-        crc = (zlib.crc32(msg) ^ 0x5354554E) & 0xFFFFFFFF
-        return msg + struct.pack("!HHI", FINGERPRINT, 4, crc)
-    return struct.pack("!HH", msg_type, len(body)) + head + body
+        msg = _with_length(msg, len(msg) - 20 + _FP_LEN)
+        msg += struct.pack("!HHI", FINGERPRINT, 4, fingerprint_of(msg))
+    return msg
+
+
+def _offset_of(payload: bytes, attr_type: int) -> int | None:
+    """Where the first attribute of this type starts in a well-formed message, or None."""
+    off, end = 20, min(len(payload), 20 + struct.unpack_from("!H", payload, 2)[0])
+    while off + 4 <= end:
+        kind, alen = struct.unpack_from("!HH", payload, off)
+        if kind == attr_type:
+            return off
+        off += 4 + alen + (-alen % 4)
+    return None
+
+
+def verify_integrity(payload: bytes, key: bytes) -> bool:
+    """Does the message carry a MESSAGE-INTEGRITY that ``key`` produced?"""
+    if parse(payload) is None:
+        return False
+    off = _offset_of(payload, MESSAGE_INTEGRITY)
+    if off is None or off + _MI_LEN > len(payload):
+        return False
+    return hmac.compare_digest(payload[off + 4:off + _MI_LEN], integrity(payload[:off], key))
+
+
+def verify_fingerprint(payload: bytes) -> bool:
+    """Is the message's last attribute a FINGERPRINT with the right CRC-32?"""
+    if parse(payload) is None or len(payload) < 20 + _FP_LEN:
+        return False
+    off = len(payload) - _FP_LEN
+    kind, alen, crc = struct.unpack_from("!HHI", payload, off)
+    return kind == FINGERPRINT and alen == 4 and crc == fingerprint_of(payload[:off])
 
 
 def parse(payload: bytes) -> StunMessage | None:
@@ -134,5 +204,7 @@ def is_channel_data(payload: bytes) -> bool:
     return 4 + length <= len(payload) <= 4 + length + 3
 
 
-def channel_data(channel: int, data: bytes) -> bytes:
-    return struct.pack("!HH", channel, len(data)) + data + b"\0" * (-len(data) % 4)
+def channel_data(channel: int, data: bytes, *, pad: bool = True) -> bytes:
+    """A ChannelData message (RFC 5766 §11.4); over TCP it is padded to 4 bytes (§11.5), over UDP it
+    need not be."""
+    return struct.pack("!HH", channel, len(data)) + data + (b"\0" * (-len(data) % 4) if pad else b"")

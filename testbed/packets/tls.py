@@ -6,12 +6,12 @@ import struct
 
 
 def client_hello(server_name: str, random: bytes, session_id: bytes = b"") -> bytes:
-    """A TLS record holding a ClientHello that offers TLS 1.3 and names ``server_name``."""
+    """A TLS record holding a ClientHello that offers TLS 1.3 and names ``server_name`` (none if empty)."""
     name = server_name.encode("ascii")
     sni = struct.pack("!HBH", len(name) + 3, 0, len(name)) + name
     versions = b"\x04\x03\x04\x03\x03"  # supported_versions: TLS 1.3, TLS 1.2
     groups = b"\x00\x04\x00\x1d\x00\x17"
-    extensions = (struct.pack("!HH", 0, len(sni)) + sni
+    extensions = ((struct.pack("!HH", 0, len(sni)) + sni if name else b"")
                   + struct.pack("!HH", 43, len(versions)) + versions
                   + struct.pack("!HH", 10, len(groups)) + groups)
     suites = b"\x13\x01\x13\x02\x13\x03\xc0\x2b\xc0\x2f"
@@ -46,3 +46,34 @@ def server_name(data: bytes) -> str | None:
     except (struct.error, IndexError, UnicodeDecodeError):
         return None
     return None
+
+
+MAX_RECORD = 1 << 14   # plaintext bytes a record may carry (RFC 8446 §5.1); ciphertext adds at most 256
+
+
+def record(content_type: int, body: bytes, version: int = 0x0303) -> bytes:
+    """One TLS record (RFC 8446 §5.1)."""
+    if len(body) > MAX_RECORD + 256:
+        raise ValueError(f"a TLS record carries at most {MAX_RECORD + 256} bytes, not {len(body)}")
+    return struct.pack("!BHH", content_type, version, len(body)) + body
+
+
+def server_hello(random: bytes, session_id: bytes, key_share: bytes) -> bytes:
+    """A TLS 1.3 ServerHello record (TLS_AES_128_GCM_SHA256, x25519) echoing the client's session id."""
+    extensions = (struct.pack("!HHH", 43, 2, 0x0304)
+                  + struct.pack("!HHHH", 51, 4 + 32, 0x001D, 32) + key_share[:32].ljust(32, b"\0"))
+    body = (b"\x03\x03" + random[:32].ljust(32, b"\0") + bytes([len(session_id)]) + session_id
+            + b"\x13\x01\x00" + struct.pack("!H", len(extensions)) + extensions)
+    return record(22, b"\x02" + len(body).to_bytes(3, "big") + body)
+
+
+def change_cipher_spec() -> bytes:
+    """The middlebox-compatibility ChangeCipherSpec a TLS 1.3 peer sends (RFC 8446 §D.4)."""
+    return record(20, b"\x01")
+
+
+def encrypted(ciphertext: bytes) -> list[bytes]:
+    """Encrypted TLS 1.3 traffic (records of type application_data), cut into records no longer
+    than TLS allows."""
+    step = MAX_RECORD
+    return [record(23, ciphertext[i:i + step]) for i in range(0, len(ciphertext), step)] or [record(23, b"")]

@@ -1,7 +1,17 @@
-"""Tunnel framings a VPN puts on the wire: OpenVPN (UDP and TCP) and WireGuard."""
+"""Tunnel framings a VPN puts on the wire: OpenVPN (UDP and TCP) and WireGuard.
+
+OpenVPN's control channel (openvpn/src/openvpn/ssl_pkt.h, reliable.c): opcode and
+key id in one byte, the sender's 8-byte session id, then — with ``tls-auth``, as VPN
+providers configure it — an HMAC-SHA1 of the packet and a replay packet id (from 1)
+with the time, then the acknowledgements (count, packet ids, the peer's session id)
+and, except in a bare ACK, the message's own packet id and its TLS bytes. Over TCP
+each packet is preceded by its 16-bit length.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import struct
 
 OPENVPN_HARD_RESET_CLIENT_V2 = 7
@@ -15,14 +25,32 @@ WIREGUARD_RESPONSE = 2
 WIREGUARD_TRANSPORT = 4
 
 
+OPENVPN_HMAC_LEN = 20   # tls-auth with OpenVPN's default digest, SHA1
+
+
 def openvpn_control(opcode: int, session_id: bytes, packet_id: int, payload: bytes = b"",
-                    *, tcp: bool = False, acks: tuple[int, ...] = (), remote_session: bytes = b"") -> bytes:
-    """An OpenVPN control packet without tls-auth: opcode/key-id byte, session id, the ack
-    array (count, acked packet ids, then the peer's session id when acking), packet id."""
-    ack = bytes([len(acks)]) + b"".join(struct.pack("!I", a) for a in acks)
+                    *, tcp: bool = False, acks: tuple[int, ...] = (), remote_session: bytes = b"",
+                    tls_auth: bytes | None = None, replay_id: int = 1, net_time: int = 0) -> bytes:
+    """An OpenVPN control packet: opcode/key-id byte, session id, [tls-auth: HMAC, replay
+    packet id, time], the ack array (count, acked packet ids, then the peer's session id when
+    acking), and the message packet id (none in a bare P_ACK_V1).
+
+    ``tls_auth``: the HMAC key; the HMAC covers the replay id and time, then the opcode,
+    session id and the rest, as OpenVPN orders them before signing (``swap_hmac``).
+    """
+    head = bytes([opcode << 3]) + session_id[:8].ljust(8, b"\0")
+    rest = bytes([len(acks)]) + b"".join(struct.pack("!I", a) for a in acks)
     if acks:
-        ack += remote_session[:8].ljust(8, b"\0")
-    packet = bytes([opcode << 3]) + session_id[:8].ljust(8, b"\0") + ack + struct.pack("!I", packet_id) + payload
+        rest += remote_session[:8].ljust(8, b"\0")
+    if opcode != OPENVPN_ACK_V1:
+        rest += struct.pack("!I", packet_id)
+    rest += payload
+    if tls_auth is None:
+        packet = head + rest
+    else:
+        replay = struct.pack("!II", replay_id, net_time)
+        mac = hmac.new(tls_auth, replay + head + rest, hashlib.sha1).digest()
+        packet = head + mac + replay + rest
     return struct.pack("!H", len(packet)) + packet if tcp else packet
 
 

@@ -168,8 +168,10 @@ def web(rng: random.Random, n: int) -> tuple[FlowPlan, ...]:
     """HTTPS: a TLS 1.3 ClientHello naming the site, then a server flight and data."""
     hello = tls.client_hello(rng.choice(["www.example.com", "www.hespress.com", "www.le360.ma"]),
                              rng.randbytes(32), rng.randbytes(32))
-    segs = [Segment(0.0, True, hello), Segment(0.06, False, b"\x16\x03\x03" + rng.randbytes(1200))]
-    segs += [Segment(0.07 + 0.001 * i, False, b"\x17\x03\x03" + rng.randbytes(1400)) for i in range(max(n - 2, 1))]
+    flight = tls.server_hello(rng.randbytes(32), hello[44:76], rng.randbytes(32)) + tls.change_cipher_spec()
+    flight += tls.encrypted(rng.randbytes(1200 - len(flight) - 5))[0]   # the encrypted certificate and Finished
+    segs = [Segment(0.0, True, hello), Segment(0.06, False, flight)]
+    segs += [Segment(0.07 + 0.001 * i, False, tls.encrypted(rng.randbytes(1395))[0]) for i in range(max(n - 2, 1))]
     return (FlowPlan(DATA, "tcp", 443, tuple(segs), 2000.0),)
 
 

@@ -13,11 +13,11 @@ Each strategy turns a call's flow plans into what the operator sees instead:
 from __future__ import annotations
 
 import random
-import struct
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from testbed.packets import stun, vpn
+from testbed.packets import stun, tls, turn, vpn
 from testbed.traffic.apps import MEDIA, FlowPlan, Segment
 
 
@@ -37,42 +37,78 @@ def _merged(plans: tuple[FlowPlan, ...]) -> list[Segment]:
 
 def _openvpn(tcp: bool) -> Callable[[tuple[FlowPlan, ...], random.Random], tuple[FlowPlan, ...]]:
     def transform(plans: tuple[FlowPlan, ...], rng: random.Random) -> tuple[FlowPlan, ...]:
-        client_sid, server_sid = rng.randbytes(8), rng.randbytes(8)
-        hello = [Segment(0.0, True, vpn.openvpn_control(vpn.OPENVPN_HARD_RESET_CLIENT_V2, client_sid, 0, tcp=tcp)),
-                 Segment(0.05, False, vpn.openvpn_control(vpn.OPENVPN_HARD_RESET_SERVER_V2, server_sid, 0,
-                                                          tcp=tcp, acks=(0,), remote_session=client_sid)),
-                 Segment(0.06, True, vpn.openvpn_control(vpn.OPENVPN_CONTROL_V1, client_sid, 1,
-                                                         b"\x16\x03\x01" + rng.randbytes(280), tcp=tcp)),
-                 Segment(0.12, False, vpn.openvpn_control(vpn.OPENVPN_CONTROL_V1, server_sid, 1,
-                                                          b"\x16\x03\x03" + rng.randbytes(1100), tcp=tcp))]
-        # the inner IP/UDP headers (28 B) travel encrypted, plus a 16 B tag and 4 B packet id
-        data = [Segment(0.2 + s.t, s.up, vpn.openvpn_data(1, rng.randbytes(len(s.payload) + 48), tcp=tcp))
-                for s in _merged(plans)]
-        kbps = sum(p.kbps for p in plans)
-        return (FlowPlan(MEDIA, "tcp" if tcp else "udp", 443 if tcp else 1194, tuple(hello + data), kbps),)
+        return openvpn_tunnel(plans, rng, tcp)
     return transform
 
 
+def openvpn_tunnel(plans: tuple[FlowPlan, ...], rng: random.Random, tcp: bool) -> tuple[FlowPlan, ...]:
+    """OpenVPN as providers configure it (TLS with ``tls-auth``, SHA1): the hard resets, each
+    side's ACKs, the TLS 1.3 handshake in P_CONTROL_V1, then the media in P_DATA_V2."""
+    sid, key = (rng.randbytes(8), rng.randbytes(8)), rng.randbytes(20)
+    replay = [1, 1]          # tls-auth replay packet ids, per sender
+    when = int(1_450_000_000 + rng.random() * 3e7)
+
+    def control(up: bool, opcode: int, packet_id: int, payload: bytes = b"", ack: int | None = None) -> bytes:
+        me = 0 if up else 1
+        out = vpn.openvpn_control(opcode, sid[me], packet_id, payload, tcp=tcp, tls_auth=key,
+                                  replay_id=replay[me], net_time=when,
+                                  acks=() if ack is None else (ack,), remote_session=sid[1 - me])
+        replay[me] += 1
+        return out
+
+    client_hello = tls.client_hello("", rng.randbytes(32), rng.randbytes(32))   # OpenVPN names no server
+    session = client_hello[44:76]
+    server_flight = (tls.server_hello(rng.randbytes(32), session, rng.randbytes(32)) + tls.change_cipher_spec()
+                     + b"".join(tls.encrypted(rng.randbytes(rng.randint(900, 1000)))))
+    hello = [Segment(0.0, True, control(True, vpn.OPENVPN_HARD_RESET_CLIENT_V2, 0)),
+             Segment(0.05, False, control(False, vpn.OPENVPN_HARD_RESET_SERVER_V2, 0, ack=0)),
+             Segment(0.051, True, control(True, vpn.OPENVPN_ACK_V1, 0, ack=0)),
+             Segment(0.052, True, control(True, vpn.OPENVPN_CONTROL_V1, 1, client_hello)),
+             Segment(0.10, False, control(False, vpn.OPENVPN_ACK_V1, 0, ack=1)),
+             Segment(0.101, False, control(False, vpn.OPENVPN_CONTROL_V1, 1, server_flight)),
+             Segment(0.15, True, control(True, vpn.OPENVPN_ACK_V1, 0, ack=1)),
+             Segment(0.151, True, control(True, vpn.OPENVPN_CONTROL_V1, 2,
+                                          tls.change_cipher_spec() + tls.encrypted(rng.randbytes(74))[0])),
+             Segment(0.20, False, control(False, vpn.OPENVPN_ACK_V1, 0, ack=2))]
+    # the inner IP/UDP headers (28 B) travel encrypted, plus a 16 B tag and 4 B packet id
+    data = [Segment(0.25 + s.t, s.up, vpn.openvpn_data(1, rng.randbytes(len(s.payload) + 48), tcp=tcp))
+            for s in _merged(plans)]
+    kbps = sum(p.kbps for p in plans)
+    return (FlowPlan(MEDIA, "tcp" if tcp else "udp", 443 if tcp else 1194, tuple(hello + data), kbps),)
+
+
+TURN_USER, TURN_PASSWORD, TURN_REALM = "testbed", "testbed-turn-secret", "turn.testbed.example"
+
+
+def _ip(rng: random.Random) -> str:
+    return socket.inet_ntoa(rng.randbytes(4))
+
+
 def _turn_tcp(plans: tuple[FlowPlan, ...], rng: random.Random) -> tuple[FlowPlan, ...]:
-    txid1, txid2, txid3 = rng.randbytes(12), rng.randbytes(12), rng.randbytes(12)
-    transport = [(stun.REQUESTED_TRANSPORT, b"\x11\x00\x00\x00")]
-    auth = [(stun.USERNAME, b"testbed-user"), (stun.REALM, b"turn.example.org"),
-            (stun.NONCE, rng.randbytes(16).hex().encode()), (stun.MESSAGE_INTEGRITY, rng.randbytes(20))]
-    opening = [
-        Segment(0.0, True, stun.build(stun.ALLOCATE_REQUEST, txid1, transport, fingerprint=True)),
-        Segment(0.05, False, stun.build(0x0113, txid1, [(stun.ERROR_CODE, b"\x00\x00\x04\x01Unauthorized"),
-                                                        (stun.REALM, b"turn.example.org"),
-                                                        (stun.NONCE, rng.randbytes(16).hex().encode())])),
-        Segment(0.06, True, stun.build(stun.ALLOCATE_REQUEST, txid2, transport + auth, fingerprint=True)),
-        Segment(0.11, False, stun.build(stun.ALLOCATE_RESPONSE, txid2, [
-            (stun.XOR_RELAYED_ADDRESS, stun.xor_address(rng.randbytes(4), rng.randint(49152, 65535))),
-            (stun.LIFETIME, struct.pack("!I", 600)), (stun.MESSAGE_INTEGRITY, rng.randbytes(20))])),
-        Segment(0.12, True, stun.build(stun.CHANNEL_BIND, txid3, [
-            (stun.CHANNEL_NUMBER, b"\x40\x00\x00\x00"),
-            (stun.XOR_PEER_ADDRESS, stun.xor_address(rng.randbytes(4), rng.randint(1024, 65535)))] + auth)),
-        Segment(0.17, False, stun.build(0x0109, txid3, [(stun.MESSAGE_INTEGRITY, rng.randbytes(20))])),
-    ]
-    media = [Segment(0.2 + s.t, s.up, stun.channel_data(0x4000, s.payload))
+    """A real TURN exchange (``testbed.packets.turn``: 401, then long-term credentials with valid
+    MESSAGE-INTEGRITY and FINGERPRINT), then the media in padded ChannelData."""
+    client = turn.TurnClient(TURN_USER, TURN_PASSWORD, rng)
+    server = turn.TurnServer(TURN_REALM, TURN_PASSWORD, (_ip(rng), rng.randint(49152, 65535)),
+                             rng.randbytes(8).hex().encode())
+    me, peer = (_ip(rng), rng.randint(1024, 65535)), (_ip(rng), rng.randint(1024, 65535))
+    opening: list[Segment] = []
+    t = 0.0
+
+    def exchange(request: bytes) -> None:
+        nonlocal t
+        while True:
+            answer = server.answer(request, me)
+            opening.extend([Segment(t, True, request), Segment(t + 0.05, False, answer)])
+            t += 0.06
+            again = client.on_message(answer)
+            if again is None:
+                return
+            request = again
+
+    exchange(client.allocate())
+    exchange(client.create_permission(peer[0]))
+    exchange(client.channel_bind(turn.FIRST_CHANNEL, *peer))
+    media = [Segment(t + s.t, s.up, stun.channel_data(turn.FIRST_CHANNEL, s.payload))
              for p in plans if p.role == MEDIA for s in p.segments]
     return (FlowPlan(MEDIA, "tcp", 443, tuple(opening + media), sum(p.kbps for p in plans if p.role == MEDIA)),)
 

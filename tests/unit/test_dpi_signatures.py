@@ -174,7 +174,7 @@ def test_openvpn_needs_the_session_to_show_twice() -> None:
     assert run(OpenVpn(), [reset], flow_of(sport=1194)) is None
     assert run(OpenVpn(), [reset, reset], flow_of(sport=1194)) is None      # a retransmission (or an NFS call)
     tcp = [vpn.openvpn_control(vpn.OPENVPN_HARD_RESET_CLIENT_V2, client, 0, tcp=True),
-           vpn.openvpn_control(vpn.OPENVPN_ACK_V1, client, 0, tcp=True)]
+           vpn.openvpn_control(vpn.OPENVPN_ACK_V1, client, 0, tcp=True, acks=(0,), remote_session=server)]
     assert run(OpenVpn(), tcp, flow_of("tcp", sport=443)).app == "OpenVPN"
 
 

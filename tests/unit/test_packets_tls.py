@@ -39,3 +39,15 @@ def test_real_server_names_as_tshark_reads_them(capture: str) -> None:
     theirs = {line.strip() for line in out.stdout.splitlines() if line.strip()}
     assert len(theirs) >= 6
     assert ours == theirs
+
+
+def test_server_flight_records() -> None:
+    hello = tls.server_hello(b"r" * 32, b"s" * 32, b"k" * 32)
+    assert hello[:3] == b"\x16\x03\x03" and int.from_bytes(hello[3:5], "big") == len(hello) - 5
+    assert hello[5] == 2 and int.from_bytes(hello[6:9], "big") == len(hello) - 9
+    assert tls.change_cipher_spec() == b"\x14\x03\x03\x00\x01\x01"
+    records = tls.encrypted(b"x" * 40000)
+    assert [len(r) - 5 for r in records] == [16384, 16384, 40000 - 2 * 16384]
+    assert tls.client_hello("", b"r" * 32)[:1] == b"\x16" and tls.server_name(tls.client_hello("", b"r" * 32)) is None
+    with pytest.raises(ValueError):
+        tls.record(23, b"x" * (16384 + 257))

@@ -40,3 +40,20 @@ def test_real_handshakes() -> None:
                 first.setdefault(capture, d.payload)
     assert first["wireguard.pcap"][0] == vpn.WIREGUARD_INITIATION and len(first["wireguard.pcap"]) == 148
     assert first["openvpn.pcap"][0] >> 3 == vpn.OPENVPN_HARD_RESET_CLIENT_V2
+
+
+def test_openvpn_tls_auth_layout_and_hmac() -> None:
+    import hashlib
+    import hmac
+
+    key, client, server = b"k" * 20, b"C" * 8, b"S" * 8
+    reset = vpn.openvpn_control(vpn.OPENVPN_HARD_RESET_CLIENT_V2, client, 0, tls_auth=key, replay_id=1, net_time=7)
+    # opcode, session id, HMAC-SHA1, replay id 1 and time, empty ack array, message packet id 0
+    assert len(reset) == 1 + 8 + 20 + 8 + 1 + 4 and reset[29:37] == struct.pack("!II", 1, 7)
+    mac = hmac.new(key, reset[29:37] + reset[:9] + reset[37:], hashlib.sha1).digest()   # replay+time, header, rest
+    assert reset[9:29] == mac
+    reply = vpn.openvpn_control(vpn.OPENVPN_HARD_RESET_SERVER_V2, server, 0, tls_auth=key, acks=(0,),
+                                remote_session=client)
+    assert reply[37] == 1 and reply[38:42] == b"\0\0\0\0" and reply[42:50] == client
+    ack = vpn.openvpn_control(vpn.OPENVPN_ACK_V1, client, 5, tls_auth=key, replay_id=2, acks=(0,), remote_session=server)
+    assert len(ack) == 1 + 8 + 20 + 8 + 1 + 4 + 8        # a bare ACK has no message packet id
