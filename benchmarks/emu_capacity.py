@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from testbed.emu.messages import Installed
 from testbed.emu.session import Session
 from testbed.emu.system import OFF
 from testbed.policy.load import load_policy, resolve
@@ -58,19 +59,20 @@ def time_to_block(s: Session, trials: int, deployment: str) -> list[float]:
         spec = s.spec(f"tb1s{i % 4 + 1}", "tbwa", probe_plan(i), hold=0.3, frame_ms=PROBE_MS,
                       setup_timeout=1)
         reports = s.place([spec])
-        verdict = s.verdicts[spec.key]
-        assert verdict["action"] == "drop" and verdict["packet_index"] == 1, verdict
+        decided = s.verdicts[spec.key]
+        assert decided.verdict.action.kind == "drop" and decided.verdict.packet_index == 1, decided
         if deployment == "tap":
-            recv = reports[(spec.id, "server")]["recv"]
-            signature_sent = reports[(spec.id, "client")]["start"]
+            recv = reports[(spec.id, "server")].recv
+            signature_sent = reports[(spec.id, "client")].start
+            assert signature_sent is not None
             # the last probe that got through was sent this long after the signature packet
             # (none through: the DPI closed the flow before the first probe, PROBE_MS later)
-            last = recv["max_seq_sent"]
+            last = recv.max_seq_sent
             out.append((last - signature_sent) * 1000 if last is not None else PROBE_MS)
         else:
-            installed = [e for e in s.events if e["ev"] == "installed" and e["serial"] == verdict["serial"]]
-            out.append((installed[-1]["t"] - verdict["t"]) * 1000)
-            assert reports[(spec.id, "server")]["recv"]["packets"] == 0
+            installed = [e for e in s.events if isinstance(e, Installed) and e.serial == decided.serial]
+            out.append((installed[-1].t - decided.t) * 1000)
+            assert reports[(spec.id, "server")].recv.packets == 0
     return out
 
 
@@ -88,11 +90,11 @@ def carry(s: Session, calls: int, hold: float, rng: random.Random) -> dict[str, 
     aborted: dict[str, int] = {}
     for spec in specs:
         c, v = reports[(spec.id, "client")], reports[(spec.id, "server")]
-        if c["aborted"]:
-            aborted[c["aborted"]] = aborted.get(c["aborted"], 0) + 1
-        pair_sent = c["sent_media"] + v["sent_media"]
-        pair_lost = (c["sent_media"] - min(v["recv"]["media"], c["sent_media"])
-                     + v["sent_media"] - min(c["recv"]["media"], v["sent_media"]))
+        if c.aborted:
+            aborted[c.aborted] = aborted.get(c.aborted, 0) + 1
+        pair_sent = c.sent_media + v.sent_media
+        pair_lost = (c.sent_media - min(v.recv.media, c.sent_media)
+                     + v.sent_media - min(c.recv.media, v.sent_media))
         sent += pair_sent
         lost += pair_lost
         worst = max(worst, 100 * pair_lost / pair_sent if pair_sent else 100.0)

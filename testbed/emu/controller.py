@@ -1,10 +1,12 @@
 """The DPI controller: an os-ken app, thin — packet-in → shared classifier → packet-out / flow-mod.
 
-What it sends comes from ``testbed.policy.compiler``, what it decides from
-``testbed.dpi.classifier.Classifier`` (the simulator's code). It reports on stdout,
-as JSON lines (``connected``, ``ready``, ``verdict``, ``installed``, ``late``)::
+Its configuration is one ``ControllerConfig`` message (``testbed.emu.messages``):
+each DPI switch's policy and the degrade marks; it compiles them itself
+(``testbed.policy.compiler``), and decides with ``testbed.dpi.classifier.Classifier``
+(the simulator's code). It reports on stdout, one message a line (``Connected``,
+``SwitchReady``, ``Decided`` with the classifier's ``Verdict``, ``Installed``, ``Late``)::
 
-    python -m testbed.emu.controller --tb-config ctl.pickle --ofp-tcp-listen-port 16653
+    python -m testbed.emu.controller --tb-config controller.json --ofp-tcp-listen-port 16653
 
 It listens on 127.0.0.1 only. An exception in a handler ends the process (FAUCET's
 ``kill_on_exception``): a half-working DPI must not go on "blocking".
@@ -13,9 +15,7 @@ It listens on 127.0.0.1 only. An exception in a handler ends the process (FAUCET
 from __future__ import annotations
 
 import functools
-import json
 import os
-import pickle
 import sys
 import time
 import traceback
@@ -30,11 +30,22 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev
 from os_ken.ofproto import ofproto_v1_3
 
 from testbed.dpi.classifier import Classifier, Verdict
-from testbed.packets.ip import addr_text
+from testbed.emu.messages import (
+    Connected,
+    ControllerConfig,
+    ControllerEvent,
+    Decided,
+    Installed,
+    Late,
+    MessageError,
+    SwitchReady,
+    decode,
+    encode,
+)
 from testbed.policy import compiler
 
 CONF = cfg.CONF
-CONF.register_cli_opts([cfg.StrOpt("tb-config", help="the compiled policies, per DPI switch (pickle)")])
+CONF.register_cli_opts([cfg.StrOpt("tb-config", help="the policies, per DPI switch (a ControllerConfig message)")])
 EXIT_HANDLER_FAILED = 70
 BOTH = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 
@@ -51,9 +62,21 @@ def kill_on_exception(handler: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def emit(event: str, dp: Any, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"ev": event, "t": time.time(), "dpid": f"{dp.id:016x}", **fields}) + "\n")
+def emit(event: ControllerEvent) -> None:
+    sys.stdout.buffer.write(encode(event))
     sys.stdout.flush()
+
+
+def dpid(dp: Any) -> str:
+    return f"{dp.id:016x}"
+
+
+def load_config(path: str) -> dict[int, compiler.Compiled]:
+    """Each switch's policy compiled, with the degrade marks the hosts' shaping uses."""
+    config = decode(Path(path).read_bytes())
+    if not isinstance(config, ControllerConfig):
+        raise MessageError(f"{path}: expected a controller-config message")
+    return {int(s.dpid, 16): compiler.compile_policy(s.policy, config.marks) for s in config.switches}
 
 
 class SwitchState:
@@ -72,8 +95,7 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        config = pickle.loads(Path(CONF.tb_config).read_bytes())   # written by our own Session
-        self.compiled = {int(dpid, 16): c for dpid, c in config["switches"].items()}
+        self.compiled = load_config(CONF.tb_config)
         self.switches: dict[int, SwitchState] = {}
         self.barriers: dict[tuple[int, int], int] = {}   # (dpid, xid) → verdict serial (0: setup)
 
@@ -92,7 +114,7 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
             raise RuntimeError(f"switch {dp.id:016x} is not one of our DPI switches")
         state = self.switches[dp.id] = SwitchState(self.compiled[dp.id])   # a reconnect starts clean
         self._send(dp, compiler.setup_messages(state.compiled))
-        emit("connected", dp, policy=state.compiled.policy.name, rules=list(compiler.describe(state.compiled)))
+        emit(Connected(time.time(), dpid(dp), state.compiled.policy.name, tuple(compiler.describe(state.compiled))))
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     @kill_on_exception
@@ -105,15 +127,13 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
         msgs: list[Any] = []
         if verdict is not None and verdict.key is not None:
             if state.installed.get(verdict.key) is verdict:
-                emit("late", dp, key=_key(verdict.key))
+                emit(Late(now, dpid(dp), verdict.key))
             else:
                 state.installed[verdict.key] = verdict
                 state.serial += 1
                 msgs += compiler.verdict_messages(state.compiled, verdict, state.serial, state.meters,
                                                   frame, in_port)
-                emit("verdict", dp, serial=state.serial, key=_key(verdict.key), app=verdict.app,
-                     category=verdict.category, rule=verdict.rule, action=verdict.action.kind,
-                     packet_index=verdict.packet_index, elapsed=verdict.elapsed, why=verdict.why)
+                emit(Decided(now, dpid(dp), state.serial, verdict))
         self._send(dp, msgs + compiler.forward(state.compiled, verdict, frame, in_port))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, BOTH)
@@ -122,9 +142,9 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
         dp = ev.msg.datapath
         serial = self.barriers.pop((dp.id, ev.msg.xid), None)
         if serial == 0:
-            emit("ready", dp)
+            emit(SwitchReady(time.time(), dpid(dp)))
         elif serial is not None:
-            emit("installed", dp, serial=serial)
+            emit(Installed(time.time(), dpid(dp), serial))
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     @kill_on_exception
@@ -139,11 +159,6 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
     def error(self, ev: Any) -> None:
         raise RuntimeError(f"switch refused a message: type {ev.msg.type} code {ev.msg.code} "
                            f"data {bytes(ev.msg.data)[:64].hex()}")
-
-
-def _key(key: Any) -> list[Any]:
-    proto, client, cport, server, sport = key
-    return [proto, addr_text(client), cport, addr_text(server), sport]
 
 
 def main(argv: list[str] | None = None) -> None:

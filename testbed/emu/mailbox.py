@@ -1,8 +1,9 @@
 """Messages from the emulation's processes (agents, controller), and waiting for them.
 
-Reader threads turn each process's stdout (JSON lines) into messages in one
-thread-safe mailbox, filed under a key: ``("ack", id)``, ``("report", id, side)``,
-``("ready", host)``, ``("dpi-ready", dpid)``. Whoever places flows writes its
+Reader threads decode each process's stdout (``testbed.emu.messages``) into one
+thread-safe mailbox, filing each message under its ``mailbox_key``: its type and
+what identifies it, e.g. ``(Ack, id)``, ``(Report, id, side)``,
+``(AgentReady, host)``, ``(SwitchReady, dpid)``. Whoever places flows writes its
 steps as a generator yielding ``Wait(keys, timeout)``; a driver resumes it once
 every key is in: ``run_blocking`` (tests, benchmarks) or the SimPy poller in
 ``testbed.emu.network`` (real-time workload).
@@ -10,14 +11,13 @@ every key is in: ``run_blocking`` (tests, benchmarks) or the SimPy poller in
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import IO, Any
 
-Key = tuple[Any, ...]
+from testbed.emu.messages import Key, Message, MessageError, decode, mailbox_key
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,32 @@ Steps = Generator[Wait, None, Any]
 
 class Mailbox:
     def __init__(self) -> None:
-        self._box: dict[Key, dict[str, Any]] = {}
+        self._box: dict[Key, Message] = {}
         self._cond = threading.Condition()
-        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.listeners: list[Callable[[Message], None]] = []
+        self.broken: str | None = None   # a process said something that is not a message
 
-    def put(self, key: Key, msg: dict[str, Any]) -> None:
+    def put(self, key: Key, msg: Message) -> None:
         with self._cond:
             self._box[key] = msg
             self._cond.notify_all()
 
+    def fail(self, why: str) -> None:
+        """Every wait from now on raises: a garbled message means a broken process."""
+        with self._cond:
+            self.broken = why
+            self._cond.notify_all()
+
+    def _check(self) -> None:
+        if self.broken is not None:
+            raise MessageError(self.broken)
+
     def has(self, keys: tuple[Key, ...]) -> bool:
         with self._cond:
+            self._check()
             return all(k in self._box for k in keys)
 
-    def take(self, keys: tuple[Key, ...]) -> dict[Key, dict[str, Any]]:
+    def take(self, keys: tuple[Key, ...]) -> dict[Key, Message]:
         with self._cond:
             return {k: self._box.pop(k) for k in keys}
 
@@ -56,43 +68,36 @@ class Mailbox:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not all(k in self._box for k in keys):
+                self._check()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
             return True
 
-    def missing(self, keys: tuple[Key, ...]) -> list[Key]:
+    def missing(self, keys: tuple[Key, ...]) -> list[str]:
+        """The keys not in yet, readable: ``["Report f3 client", ...]``."""
         with self._cond:
-            return [k for k in keys if k not in self._box]
-
-
-def key_of(msg: dict[str, Any]) -> Key | None:
-    """Where an agent's or the controller's message is filed (None: not waited for)."""
-    ev = msg.get("ev")
-    if ev == "ack":
-        return ("ack", msg["id"])
-    if ev == "report":
-        return ("report", msg["id"], msg["side"])
-    if ev == "ready" and "host" in msg:
-        return ("ready", msg["host"])
-    if ev == "ready" and "dpid" in msg:
-        return ("dpi-ready", msg["dpid"])
-    return None
+            return [" ".join(getattr(part, "__name__", str(part)) for part in k) for k in keys if k not in self._box]
 
 
 def read_lines(stream: IO[bytes], box: Mailbox, source: str) -> threading.Thread:
-    """A daemon thread filing every JSON line of ``stream``; listeners see every message."""
+    """A daemon thread filing every message line of ``stream``; listeners see every message.
+    Lines that are not JSON objects (a library's chatter) are skipped; a JSON line that is
+    not a well-formed message breaks the mailbox."""
     def loop() -> None:
         for raw in stream:
-            line = raw.decode(errors="replace").strip()
-            if not line.startswith("{"):
+            line = raw.strip()
+            if not line.startswith(b"{"):
                 continue
-            msg = json.loads(line)
-            msg.setdefault("source", source)
+            try:
+                msg = decode(line)
+            except MessageError as exc:
+                box.fail(f"{source}: {exc}")
+                return
             for listener in box.listeners:
                 listener(msg)
-            key = key_of(msg)
+            key = mailbox_key(msg)
             if key is not None:
                 box.put(key, msg)
     thread = threading.Thread(target=loop, name=f"read-{source}", daemon=True)

@@ -16,6 +16,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from testbed.emu.messages import RecvStats
 from testbed.metrics.jitter import JitterEstimator
 from testbed.traffic.apps import MEDIA, FlowPlan
 
@@ -97,12 +98,13 @@ class Receiver:
         expected = self.max_seq + 1
         return 100.0 * (expected - self.media) / expected if expected > 0 else 0.0
 
-    def summary(self) -> dict[str, float | int | None]:
-        return {"packets": self.packets, "bytes": self.octets, "media": self.media, "max_seq": self.max_seq,
-                "max_seq_sent": self.max_seq_sent, "first": self.first, "last": self.last,
-                "delay_ms": round(self._mean * 1000, 3) if self._n else None,
-                "delay_std_ms": round(math.sqrt(self._m2 / self._n) * 1000, 3) if self._n > 1 else None,
-                "jitter_ms": round(self._jitter.jitter * 1000, 3) if self._n > 1 else None}
+    def summary(self) -> RecvStats:
+        return RecvStats(packets=self.packets, octets=self.octets, media=self.media, max_seq=self.max_seq,
+                         max_seq_sent=self.max_seq_sent, first=self.first, last=self.last,
+                         loss_pct=round(self.loss_pct(), 3),
+                         jitter_ms=round(self._jitter.jitter * 1000, 3) if self._n > 1 else None,
+                         delay_ms=round(self._mean * 1000, 3) if self._n else None,
+                         delay_std_ms=round(math.sqrt(self._m2 / self._n) * 1000, 3) if self._n > 1 else None)
 
 
 class StreamSplitter:

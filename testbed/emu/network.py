@@ -5,8 +5,8 @@ app's flow plans from ``testbed.traffic`` — the same bytes the simulator feeds
 its classifier — sent on real sockets through the emulated operator network.
 Signalling first (an exchange that must get all its answers), then the media for
 the holding time. What the DPI decided comes from the controller's verdicts; a
-flow the switch decided by itself (a proactive L3/L4 rule) is looked up in the
-compiled flow table. Waiting is done in SimPy time: a process polls the mailbox
+flow the switch decided by itself is the policy's proactive L3/L4 rule that
+matches its 5-tuple (``compiler.proactive_rule``). Waiting is done in SimPy time: a process polls the mailbox
 every ``POLL_S`` of a ``simpy.rt.RealtimeEnvironment``.
 
 Not emulated: the callee's ring time (no packets flow while a phone rings), and a
@@ -24,12 +24,14 @@ from typing import Any
 import simpy
 
 from testbed.config.scenario import Workload as WorkloadSpec
+from testbed.dpi.catalog import category_of
+from testbed.dpi.classifier import Verdict, action_text
 from testbed.emu.mailbox import Steps, Timeout
-from testbed.emu.oftable import FakeOFTable
 from testbed.emu.outcome import FlowResult, first_answer_ms, media_outcome, quality, signalling_outcome
 from testbed.emu.placement import LINGER_S, FlowSpec, place
 from testbed.emu.session import Session
 from testbed.policy import compiler
+from testbed.policy.model import Action
 from testbed.topo import path, server_for, subscriber_hosts
 from testbed.traffic.apps import CALL, OPENING_PACKETS, PROCESSING_MS, PROFILES, SIGNALLING, FlowPlan
 from testbed.traffic.circumvention import STRATEGIES
@@ -66,11 +68,8 @@ class EmuNetwork:
         self.info = session.host_info
         self.busy: dict[str, int] = {}
         self.pending_flows: list[tuple[FlowRecord, FlowSpec]] = []
-        self.tables: dict[str, tuple[compiler.Compiled, FakeOFTable]] = {}
-        for dpi, compiled in session.compiled.items():
-            table = FakeOFTable()
-            table.apply(compiler.setup_messages(compiled))
-            self.tables[str(self.topo.nodeInfo(dpi).get("operator", ""))] = (compiled, table)
+        self.compiled = {str(self.topo.nodeInfo(dpi).get("operator", "")): compiled
+                         for dpi, compiled in session.compiled.items()}
 
     def subscriber_hosts(self) -> list[tuple[str, str]]:
         return subscriber_hosts(self.info)
@@ -79,21 +78,18 @@ class EmuNetwork:
         return server_for(self.topo, self.info, profile, operator)
 
     # -- what the DPI did ------------------------------------------------------------------
-    def verdict(self, spec: FlowSpec, operator: str) -> dict[str, Any]:
+    def verdict(self, spec: FlowSpec, operator: str) -> Verdict:
         """The controller's verdict on a flow, or the proactive rule's, or an undecided allow."""
         found = self.session.verdicts.get(spec.key)
         if found is not None:
-            return found
-        proto, cip, cport, sip, sport = spec.key
-        l4 = "udp" if proto == 17 else "tcp"
-        compiled, table = self.tables.get(operator) or next(iter(self.tables.values()))
-        entry = table.lookup({"eth_type": 0x800, "ip_proto": proto, "ipv4_src": cip, "ipv4_dst": sip,
-                              f"{l4}_src": cport, f"{l4}_dst": sport})
-        if entry is not None and entry.priority > compiler.PRIO_VERDICT:
-            rule = compiled.policy.rules[entry.cookie - 1]
-            return {"app": None, "rule": rule.label(compiled.policy.name), "action": rule.action.kind,
-                    "packet_index": 1, "elapsed": 0.0}
-        return {"app": None, "rule": None, "action": "allow", "packet_index": 0, "elapsed": 0.0}
+            return found.verdict
+        compiled = self.compiled.get(operator) or next(iter(self.compiled.values()))
+        rule = compiler.proactive_rule(compiled, spec.key)
+        if rule is not None:
+            return Verdict(None, category_of(None), rule.label(compiled.policy.name), 1, rule.action,
+                           f"flow entries of rule {rule.label(compiled.policy.name)} {action_text(rule.action)}",
+                           0.0, spec.key)
+        return Verdict(None, category_of(None), None, 0, Action(), "no verdict", 0.0, spec.key)
 
     # -- flows ------------------------------------------------------------------------------
     def _specs(self, plans: tuple[FlowPlan, ...], client: str, server: str, hold: float,
@@ -118,7 +114,7 @@ class EmuNetwork:
         def run() -> Generator[Any, Any, None]:
             yield from self._run(env, [spec])
             v = self.verdict(spec, sub.operator)
-            record.dpi_app, record.action, record.rule = v["app"] or "", v["action"], v["rule"] or ""
+            record.dpi_app, record.action, record.rule = v.app or "", v.action.kind, v.rule or ""
         env.process(run())
         return record
 
@@ -180,16 +176,16 @@ class EmuNetwork:
             record.loss_pct, record.jitter_ms, record.delay_ms = q.loss_pct, q.jitter_ms, q.delay_ms
             record.r_factor, record.mos = q.r_factor, q.mos
             c = media_results[0].client
-            record.duration_s = round(max(0.0, c["end"] - c["start"] - LINGER_S), 3) if c["start"] else 0.0
+            record.duration_s = round(max(0.0, c.end - c.start - LINGER_S), 3) if c.start else 0.0
         return record
 
     def _verdicts(self, record: CallRecord, specs: list[FlowSpec], operator: str) -> None:
         """The DPI's part of the record: the first flow an action hit (signalling before media)."""
         verdicts = [self.verdict(s, operator) for s in specs]
-        hits = [v for v in verdicts if v["action"] != "allow"]
+        hits = [v for v in verdicts if v.action.kind != "allow"]
         v = hits[0] if hits else verdicts[-1]
-        record.dpi_app, record.action = v["app"] or "", v["action"]
+        record.dpi_app, record.action = v.app or "", v.action.kind
         if hits:
-            record.rule = v["rule"] or ""
-            record.ttb_packets = int(v["packet_index"])
-            record.ttb_ms = round(float(v["elapsed"]) * 1000, 3)
+            record.rule = v.rule or ""
+            record.ttb_packets = v.packet_index
+            record.ttb_ms = round(v.elapsed * 1000, 3)

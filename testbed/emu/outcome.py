@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
 
+from testbed.emu.messages import Report
 from testbed.metrics.emodel import mos_for, mouth_to_ear_ms
 from testbed.traffic.codecs import Codec
 from testbed.workload.records import COMPLETED, DROPPED, NO_MEDIA, RESET, SIGNALLING_BLOCKED
 
-Report = dict[str, Any]
 ERRORS = ("refused", "reset")
 
 
@@ -33,21 +32,21 @@ class FlowResult:
 def signalling_outcome(results: list[FlowResult]) -> str | None:
     """None when every signalling exchange got all its answers."""
     for r in results:
-        if r.client["error"] in ERRORS:
+        if r.client.error in ERRORS:
             return RESET
-        if r.client["aborted"] is not None:
+        if r.client.aborted is not None:
             return SIGNALLING_BLOCKED
     return None
 
 
 def media_outcome(results: list[FlowResult]) -> str:
-    if any(r.client["error"] in ERRORS for r in results):
+    if any(r.client.error in ERRORS for r in results):
         return RESET
-    if any(r.client["aborted"] == "poor" for r in results):
+    if any(r.client.aborted == "poor" for r in results):
         return DROPPED
     for r in results:
-        if (r.client["recv"]["packets"] == 0 or r.client["aborted"] in ("no-answer", "no-media")
-                or (r.client["recv"]["media"] == 0 and r.server["sent_media"] > 0)):
+        if (r.client.recv.packets == 0 or r.client.aborted in ("no-answer", "no-media")
+                or (r.client.recv.media == 0 and r.server.sent_media > 0)):
             return NO_MEDIA
     return COMPLETED
 
@@ -67,17 +66,17 @@ def quality(results: list[FlowResult], codec: Codec) -> Quality:
     jitters, delays, sigmas = [], [], []
     for r in results:
         for sender, receiver in ((r.client, r.server), (r.server, r.client)):
-            n = sender["sent_media"]
-            got = min(receiver["recv"]["media"], n)
+            n = sender.sent_media
+            got = min(receiver.recv.media, n)
             sent += n
             lost += n - got
-            stats = receiver["recv"]
-            if stats["jitter_ms"] is not None:
-                jitters.append(stats["jitter_ms"])
-            if stats["delay_ms"] is not None:
-                delays.append(stats["delay_ms"])
-            if stats["delay_std_ms"] is not None:
-                sigmas.append(stats["delay_std_ms"])
+            stats = receiver.recv
+            if stats.jitter_ms is not None:
+                jitters.append(stats.jitter_ms)
+            if stats.delay_ms is not None:
+                delays.append(stats.delay_ms)
+            if stats.delay_std_ms is not None:
+                sigmas.append(stats.delay_std_ms)
     loss = 100.0 * lost / sent if sent else 100.0
     delay = fmean(delays) if delays else 0.0
     sigma = fmean(sigmas) if sigmas else 0.0
@@ -89,5 +88,5 @@ def quality(results: list[FlowResult], codec: Codec) -> Quality:
 
 def first_answer_ms(result: FlowResult) -> float | None:
     """From the client's start to the first packet back (the post-dial delay we can see)."""
-    start, first = result.client["start"], result.client["recv"]["first"]
+    start, first = result.client.start, result.client.recv.first
     return None if start is None or first is None else round((first - start) * 1000, 3)

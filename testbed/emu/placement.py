@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from testbed.emu.mailbox import Key, Steps, Wait
+from testbed.dpi.flow import FlowKey
+from testbed.emu.mailbox import Steps, Wait
 from testbed.emu.media import media_sizes, templates
+from testbed.emu.messages import Ack, Command, End, Key, Message, Open, Report, Serve, SideSpec
+from testbed.packets.ip import TCP, UDP, addr_bytes
 from testbed.traffic.apps import FlowPlan
 
 ACK_TIMEOUT_S = 10.0
@@ -41,63 +43,62 @@ class FlowSpec:
     client_to: tuple[str, int] | None = None     # where the client sends instead (a local relay client)
 
     @property
-    def key(self) -> tuple[int, str, int, str, int]:
+    def key(self) -> FlowKey:
         """The classifier's flow key (the client sends the first packet)."""
-        return (17 if self.plan.l4 == "udp" else 6, self.client_ip, self.client_port, self.server_ip,
-                self.plan.server_port)
+        return (UDP if self.plan.l4 == "udp" else TCP, addr_bytes(self.client_ip), self.client_port,
+                addr_bytes(self.server_ip), self.plan.server_port)
 
     def planned_s(self) -> float:
         opening = max((s.t for s in self.plan.segments), default=0.0)
         return self.start_in + opening + self.hold + self.setup_timeout + LINGER_S
 
 
-def _side(spec: FlowSpec, up: bool) -> dict[str, Any]:
+def _side(spec: FlowSpec, up: bool) -> SideSpec:
     plan = spec.plan
-    mine = [(s.t, s.payload.hex()) for s in plan.segments if s.up == up]
+    mine = tuple((s.t, s.payload) for s in plan.segments if s.up == up)
     theirs = [s.payload for s in plan.segments if s.up != up]
     own_t = templates(plan, up) if spec.hold > 0 else []
     their_t = templates(plan, not up) if spec.hold > 0 else []
-    return {"id": spec.id, "l4": plan.l4, "segments": mine, "templates": [t.hex() for t in own_t],
-            "frame_ms": spec.frame_ms, "hold": spec.hold, "setup_timeout": spec.setup_timeout,
-            "max_loss_pct": spec.max_loss_pct, "linger": LINGER_S,
-            "expect_packets": len(theirs), "expect_bytes": sum(map(len, theirs)),
-            "peer_sizes": [len(p) for p in theirs], "peer_media_sizes": media_sizes(their_t)}
-
-
-def commands(spec: FlowSpec) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(serve for the server's agent, open for the client's)."""
     seen = spec.client_seen or (spec.client_ip, spec.client_port)
-    to = spec.client_to or (spec.server_ip, spec.plan.server_port)
-    serve = {"op": "serve", **_side(spec, up=False), "local_port": spec.plan.server_port,
-             "peer": seen[0], "peer_port": seen[1]}
-    opener = {"op": "open", **_side(spec, up=True), "local_port": spec.client_port,
-              "peer": to[0], "peer_port": to[1], "start_in": spec.start_in}
-    if spec.mark:
-        opener["mark"] = spec.mark
-    return serve, opener
+    to = spec.client_to or (spec.server_ip, plan.server_port)
+    local, (peer, peer_port) = (spec.client_port, to) if up else (plan.server_port, seen)
+    return SideSpec(id=spec.id, l4=plan.l4, local_port=local, peer=peer, peer_port=peer_port,
+                    segments=mine, templates=tuple(own_t), frame_ms=spec.frame_ms, hold=spec.hold,
+                    setup_timeout=spec.setup_timeout, max_loss_pct=spec.max_loss_pct, linger=LINGER_S,
+                    expect_packets=len(theirs), expect_bytes=sum(map(len, theirs)),
+                    peer_sizes=tuple(len(p) for p in theirs), peer_media_sizes=tuple(media_sizes(their_t)))
 
 
-Send = Callable[[str, dict[str, Any]], None]
+def commands(spec: FlowSpec) -> tuple[Serve, Open]:
+    """(serve for the server's agent, open for the client's)."""
+    return Serve(_side(spec, up=False)), Open(_side(spec, up=True), start_in=spec.start_in, mark=spec.mark)
 
 
-def place(send: Send, take: Callable[[tuple[Key, ...]], dict[Key, dict[str, Any]]],
+Send = Callable[[str, Command], None]
+
+
+def place(send: Send, take: Callable[[tuple[Key, ...]], dict[Key, Message]],
           specs: list[FlowSpec]) -> Steps:
     """Run flows to their end; returns {(flow id, "client" | "server"): report}."""
     for spec in specs:
         send(spec.server, commands(spec)[0])
-    acks = tuple(("ack", s.id) for s in specs)
+    acks = tuple((Ack, s.id) for s in specs)
     yield Wait(acks, ACK_TIMEOUT_S, "server agents")
     take(acks)
     for spec in specs:
         send(spec.client, commands(spec)[1])
-    clients = tuple(("report", s.id, "client") for s in specs)
+    clients = tuple((Report, s.id, "client") for s in specs)
     yield Wait(clients, max(s.planned_s() for s in specs) + SLACK_S, "client agents")
     # a server ends by itself once the client's last packets are in; those the client's
     # packets never reached (blocked, or the client gave up) are told to stop
-    servers = tuple(("report", s.id, "server") for s in specs)
+    servers = tuple((Report, s.id, "server") for s in specs)
     yield Wait(servers, SERVER_GRACE_S, "server agents", optional=True)
     for spec in specs:
-        send(spec.server, {"op": "end", "id": spec.id})
+        send(spec.server, End(spec.id))
     yield Wait(servers, ACK_TIMEOUT_S, "server agents")
     got = take(clients + servers)
-    return {(k[1], k[2]): v for k, v in got.items()}
+    out: dict[tuple[str, str], Report] = {}
+    for key, msg in got.items():
+        assert isinstance(msg, Report)
+        out[(key[1], key[2])] = msg
+    return out

@@ -20,6 +20,7 @@ from typing import Any
 import simpy.rt
 
 from testbed.config.scenario import Scenario
+from testbed.emu.messages import Decided, Late
 from testbed.emu.network import EmuNetwork
 from testbed.emu.session import Session
 from testbed.emu.system import EmulationUnavailable
@@ -45,9 +46,9 @@ class EmuRunner:
         events = session.events[first_event:]
         self.windows.append({"policy": policy_name, "circumvention": circ_name, "wall_start": started,
                              "wall_end": ended})
-        dpi = {"verdicts": sum(e["ev"] == "verdict" for e in events),
-               "late_packet_ins": sum(e["ev"] == "late" for e in events),
-               "actions": _count(e["action"] for e in events if e["ev"] == "verdict")}
+        decided = [e for e in events if isinstance(e, Decided)]
+        dpi = {"verdicts": len(decided), "late_packet_ins": sum(isinstance(e, Late) for e in events),
+               "actions": _count(e.verdict.action.kind for e in decided)}
         cell.extra.update(calls=[asdict(c) for c in cell.calls], dpi=dpi, wall_s=round(ended - started, 1))
         return cell
 

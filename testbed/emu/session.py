@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import pickle
 import signal
 import socket
 import subprocess
@@ -24,8 +23,25 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from testbed.dpi.flow import FlowKey
 from testbed.emu import clean, system
 from testbed.emu.mailbox import Mailbox, Timeout, read_lines, run_blocking
+from testbed.emu.messages import (
+    CONTROLLER_EVENTS,
+    Ack,
+    AgentReady,
+    Command,
+    ControllerConfig,
+    ControllerEvent,
+    Decided,
+    Message,
+    Quit,
+    Report,
+    Shape,
+    SwitchPolicy,
+    SwitchReady,
+    encode,
+)
 from testbed.emu.placement import FlowSpec, place
 from testbed.emu.shaping import PATH_QUEUE, host_shaping
 from testbed.emu.state import RunState
@@ -51,8 +67,8 @@ class Session:
         self.topo, self.workdir, self.want_capture, self.want_shaper = topo, workdir, capture, shaper
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.box = Mailbox()
-        self.verdicts: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self.events: list[dict[str, Any]] = []
+        self.verdicts: dict[FlowKey, Decided] = {}      # the controller's, by the classifier's flow key
+        self.events: list[ControllerEvent] = []
         self.policies: dict[str, Policy] = {}
         self.compiled: dict[str, compiler.Compiled] = {}
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
@@ -154,7 +170,7 @@ class Session:
             self.agents[name] = proc
             read_lines(proc.stdout, self.box, name)
         self._stack.callback(self._stop_agents)
-        keys = tuple(("ready", h) for h in self.agents)
+        keys = tuple((AgentReady, h) for h in self.agents)
         if not self.box.wait(keys, READY_TIMEOUT_S):
             raise Timeout(f"agents did not start: {self.box.missing(keys)} (see {logs})")
         self.box.take(keys)
@@ -163,7 +179,7 @@ class Session:
         for proc in self.agents.values():
             if proc.poll() is None and proc.stdin is not None:
                 with contextlib.suppress(BrokenPipeError, OSError):
-                    proc.stdin.write(b'{"op": "quit"}\n')
+                    proc.stdin.write(encode(Quit()))
                     proc.stdin.close()
         deadline = time.monotonic() + 3
         for proc in self.agents.values():
@@ -174,12 +190,10 @@ class Session:
                 proc.wait()
         self.agents.clear()
 
-    def send(self, host: str, cmd: dict[str, Any]) -> None:
-        import json
-
+    def send(self, host: str, cmd: Command) -> None:
         stdin = self.agents[host].stdin
         assert stdin is not None
-        stdin.write(json.dumps(cmd).encode() + b"\n")
+        stdin.write(encode(cmd))
         stdin.flush()
 
     # -- controller and policies -----------------------------------------------------------
@@ -197,22 +211,23 @@ class Session:
         self.compiled = {d: compiler.compile_policy(p, marks) for d, p in policies.items()}
         for dpi, policy in policies.items():
             emunet.set_fail_mode(self.net, dpi, policy.fail_mode)
-        self._start_controller()
+        self._start_controller(marks)
         self._shape(marks)
 
     def _dpid(self, switch: str) -> str:
         return str(self.topo.nodeInfo(switch)["dpid"])
 
-    def _start_controller(self) -> None:
-        config = self.workdir / "controller.pickle"
-        config.write_bytes(pickle.dumps({"switches": {self._dpid(d): c for d, c in self.compiled.items()}}))
+    def _start_controller(self, marks: dict[Any, int]) -> None:
+        config = self.workdir / "controller.json"
+        config.write_bytes(encode(ControllerConfig(
+            tuple(SwitchPolicy(self._dpid(d), p) for d, p in self.policies.items()), marks)))
         with open(self.workdir / "logs" / "controller.log", "ab") as err:
             self.controller = subprocess.Popen(
                 [sys.executable, "-m", "testbed.emu.controller", "--tb-config", str(config),
                  "--ofp-tcp-listen-port", str(self.port)], stdout=subprocess.PIPE, stderr=err)
         self.state.process(self.controller.pid, "controller")
         read_lines(self.controller.stdout, self.box, "controller")  # type: ignore[arg-type]
-        keys = tuple(("dpi-ready", self._dpid(d)) for d in self.dpis)
+        keys = tuple((SwitchReady, self._dpid(d)) for d in self.dpis)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self.box.wait(keys, 0.2):
             self.check_alive()
@@ -235,12 +250,12 @@ class Session:
             proc.kill()
             proc.wait()
 
-    def _on_message(self, msg: dict[str, Any]) -> None:
-        if msg.get("source") != "controller":
+    def _on_message(self, msg: Message) -> None:
+        if not isinstance(msg, CONTROLLER_EVENTS):
             return
         self.events.append(msg)
-        if msg["ev"] == "verdict":
-            self.verdicts[tuple(msg["key"])] = msg
+        if isinstance(msg, Decided) and msg.verdict.key is not None:
+            self.verdicts[msg.verdict.key] = msg
 
     def check_alive(self) -> None:
         """Fail fast: a dead controller or agent means the results would be wrong."""
@@ -259,9 +274,8 @@ class Session:
         for host, shaping in self.shaping.items():
             if shaping.needs_delayer:
                 ident = f"shape{next(self._ids)}"
-                self.send(host, {"op": "shape", "id": ident, "path_queue": PATH_QUEUE, "seed": zlib.crc32(host.encode()),
-                                 "path": shaping.path, "degrade": {str(q): v for q, v in shaping.degrade.items()}})
-                waits.append(("ack", ident))
+                self.send(host, Shape(ident, PATH_QUEUE, zlib.crc32(host.encode()), shaping.path, shaping.degrade))
+                waits.append((Ack, ident))
         if not self.box.wait(tuple(waits), READY_TIMEOUT_S):
             raise Timeout(f"agents did not bind their NFQUEUEs: {self.box.missing(tuple(waits))}")
         self.box.take(tuple(waits))
@@ -282,7 +296,7 @@ class Session:
         return FlowSpec(f"f{next(self._ids)}", client, server, self.ips[client], self.ips[server],
                         self.client_port(client), plan, **options)
 
-    def place(self, specs: list[FlowSpec]) -> dict[tuple[str, str], dict[str, Any]]:
+    def place(self, specs: list[FlowSpec]) -> dict[tuple[str, str], Report]:
         """Run flows to their end, blocking; {(flow id, side): report}."""
         return run_blocking(self.box, place(self.send, self.box.take, specs), self.check_alive)  # type: ignore[no-any-return]
 

@@ -34,7 +34,8 @@ from typing import Any
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from testbed.dpi.classifier import Verdict
+from testbed.dpi.classifier import Verdict, header_matches
+from testbed.dpi.flow import FlowKey
 from testbed.packets import ip
 from testbed.policy.model import ALLOW, DEGRADE, DROP, RESET, TAP, THROTTLE, Action, Match, Policy, Rule
 
@@ -84,6 +85,29 @@ def compile_policy(policy: Policy, marks: dict[Action, int] | None = None) -> Co
         prefix.append(rule)
     marks = degrade_marks([policy]) if marks is None else marks
     return Compiled(policy, tuple(prefix), tuple(policy.rules[len(prefix):]), marks)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """A flow's 5-tuple as ``header_matches`` reads it."""
+
+    proto: int
+    client: bytes
+    cport: int
+    server: bytes
+    sport: int
+
+
+def proactive_rule(compiled: Compiled, key: FlowKey) -> Rule | None:
+    """The rule whose flow entries (``setup_messages``) take the flow with this key, or None when
+    its packets meet the inspect entries: the first rule of the proactive prefix whose match holds
+    for the flow in either direction, since each entry has its mirror (see ``header_fields``)."""
+    proto, client, cport, server, sport = key
+    both = (_Header(proto, client, cport, server, sport), _Header(proto, server, sport, client, cport))
+    for rule in compiled.proactive:
+        if any(header_matches(rule.match, h) for h in both):  # type: ignore[arg-type]
+            return rule
+    return None
 
 
 def port_masks(lo: int, hi: int) -> list[tuple[int, int]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from testbed.emu.messages import Report
 from testbed.emu.session import Session
 from testbed.policy.load import load_policy, resolve
 from testbed.policy.model import Policy
@@ -68,6 +69,6 @@ def session_for(tmp_path: Path) -> Iterator[Any]:
         s.close()
 
 
-def counts(report: dict[str, Any]) -> tuple[int, int]:
+def counts(report: Report) -> tuple[int, int]:
     """(packets, bytes) a side received."""
-    return report["recv"]["packets"], report["recv"]["bytes"]
+    return report.recv.packets, report.recv.octets

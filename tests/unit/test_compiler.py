@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+from ipaddress import ip_address, ip_network
 
 import pytest
 from hypothesis import given
@@ -14,13 +15,13 @@ pytest.importorskip("os_ken", reason="the 'emu' extra (os-ken) is not installed"
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from testbed.dpi.classifier import Classifier, Verdict
-from testbed.emu.oftable import FakeOFTable
 from testbed.packets import ip
 from testbed.policy import compiler
 from testbed.policy.load import load_policy, resolve
 from testbed.policy.model import TAP, Action, Match, Policy, Rule
 from testbed.traffic.apps import PROFILES
 from testbed.traffic.wire import Endpoints, packets
+from tests.fakes.oftable import FakeOFTable
 
 SUB, RELAY, SIP, WEB = "10.10.0.2", "157.240.1.60", "10.10.255.5", "93.184.216.34"
 
@@ -204,3 +205,53 @@ def test_dscp_rewrite_keeps_a_valid_header() -> None:
     frame = b"\x02" * 12 + b"\x08\x00" + ip.udp(SUB, RELAY, 40000, 3478, b"x")
     out = compiler._with_dscp(frame, 41)
     assert out[15] >> 2 == 41 and ip.checksum(out[14:34]) == 0 and out[34:] == frame[34:]
+
+
+SHIPPED = ("none", "anrt-2016", "behavioural", "degrade", "ip-block", "port-block", "throttle-udp", "vpn-block")
+EDGES = Policy("edges", (
+    Rule("1", Match(l4="udp", src_ports=((5000, 5010),)), Action("drop"), 1),
+    Rule("2", Match(l4="tcp", hosts=(ip_network("198.51.100.0/25"),), ports=((443, 443),)), Action("drop"), 2),
+    Rule("3", Match(dst=(ip_network("203.0.113.0/24"),), src=(ip_network("10.10.0.0/16"),)), Action("allow"), 3),
+    Rule("4", Match(l4="udp", dst_ports=((3478, 3481),)), Action("degrade", loss_pct=5), 4),
+))
+
+
+def _addresses() -> list[str]:
+    """Every network's edges (inside and just outside) in the policies, and our hosts."""
+    out = {SUB, RELAY, SIP, WEB}
+    for pol in [policy(name) for name in SHIPPED] + [EDGES]:
+        for rule in pol.rules:
+            for net in rule.match.src + rule.match.dst + rule.match.hosts:
+                if net.version == 4:
+                    first, last = int(net.network_address), int(net.broadcast_address)
+                    out |= {str(ip_address(a)) for a in (first, last, max(first - 1, 0), min(last + 1, 2**32 - 1))}
+    return sorted(out)
+
+
+def _ports() -> list[int]:
+    out = {40000, 3478, 443, 5060, 80}
+    for pol in [policy(name) for name in SHIPPED] + [EDGES]:
+        for rule in pol.rules:
+            for lo, hi in rule.match.src_ports + rule.match.dst_ports + rule.match.ports:
+                out |= {lo, hi, max(lo - 1, 0), min(hi + 1, 65535)}
+    return sorted(out)
+
+
+ADDRESSES, PORTS = _addresses(), _ports()
+TABLES = {name: table_for(policy(name)) for name in SHIPPED} | {"edges": table_for(EDGES)}
+
+
+@given(st.sampled_from(sorted(TABLES)), st.sampled_from(("udp", "tcp")), st.sampled_from(ADDRESSES),
+       st.sampled_from(ADDRESSES), st.sampled_from(PORTS), st.sampled_from(PORTS))
+def test_proactive_rule_is_the_flow_entry_that_takes_both_directions(name: str, l4: str, client: str,
+                                                                     server: str, cport: int, sport: int) -> None:
+    """The pure match the emulation uses agrees with what the compiled table does to every packet of the flow."""
+    compiled, table = TABLES[name]
+    key = (ip.UDP if l4 == "udp" else ip.TCP, ip.addr_bytes(client), cport, ip.addr_bytes(server), sport)
+    rule = compiler.proactive_rule(compiled, key)
+    pkt = udp if l4 == "udp" else tcp
+    for a, b, pa, pb in ((client, server, cport, sport), (server, client, sport, cport)):
+        entry = table.lookup(pkt(a, b, pa, pb))
+        assert entry is not None
+        proactive = entry.priority > compiler.PRIO_VERDICT
+        assert (entry.cookie if proactive else None) == (rule.index if rule else None), (a, b, pa, pb)

@@ -38,10 +38,10 @@ def test_receiver_loss_delay_and_jitter() -> None:
     recv.add(stamp(b"\x80" * 40, 5, 0.0), 200.0)              # a duplicate is not counted twice
     recv.add(b"opening", 99.0)
     s = recv.summary()
-    assert s["packets"] == 92 and s["media"] == 90 and s["max_seq"] == 99
-    assert recv.loss_pct() == pytest.approx(10.0)
-    assert s["delay_ms"] == pytest.approx(30.0, abs=0.5)
-    assert 0.5 < s["jitter_ms"] < 2.0                           # RFC 3550 J of ±2 ms uniform noise
+    assert s.packets == 92 and s.media == 90 and s.max_seq == 99
+    assert recv.loss_pct() == pytest.approx(10.0) == s.loss_pct
+    assert s.delay_ms == pytest.approx(30.0, abs=0.5)
+    assert s.jitter_ms is not None and 0.5 < s.jitter_ms < 2.0   # RFC 3550 J of ±2 ms uniform noise
 
 
 def test_stream_splitter_cuts_records_across_reads() -> None:

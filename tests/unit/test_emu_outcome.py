@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from testbed.emu.messages import RecvStats, Report
 from testbed.emu.outcome import FlowResult, first_answer_ms, media_outcome, quality, signalling_outcome
 from testbed.traffic.codecs import G711
 
 
 def _side(sent_media: int = 0, media: int = 0, packets: int = 0, error=None, aborted=None,
-          delay: float | None = 40.0, jitter: float | None = 2.0, std: float | None = 3.0) -> dict:
-    return {"error": error, "aborted": aborted, "sent_media": sent_media, "start": 10.0,
-            "recv": {"packets": packets, "media": media, "first": 10.15 if packets else None,
-                     "delay_ms": delay, "jitter_ms": jitter, "delay_std_ms": std}}
+          delay: float | None = 40.0, jitter: float | None = 2.0, std: float | None = 3.0) -> Report:
+    recv = RecvStats(packets=packets, media=media, first=10.15 if packets else None,
+                     delay_ms=delay, jitter_ms=jitter, delay_std_ms=std)
+    return Report("h", "f1", "client", error, aborted, 10.0, 20.0, sent_media, 0, sent_media, recv)
 
 
 def test_signalling() -> None:

@@ -6,8 +6,10 @@ import random
 
 import pytest
 
-from testbed.emu.mailbox import Mailbox, Timeout, Wait, key_of, run_blocking
+from testbed.emu.mailbox import Mailbox, Timeout, Wait, run_blocking
+from testbed.emu.messages import Ack, Command, End, Open, RecvStats, Report, Serve
 from testbed.emu.placement import FlowSpec, commands, place
+from testbed.packets.ip import addr_bytes
 from testbed.traffic.apps import PROFILES
 
 
@@ -21,37 +23,37 @@ def test_commands_split_the_plan_by_direction() -> None:
     serve, opener = commands(spec)
     up = [s for s in spec.plan.segments if s.up]
     down = [s for s in spec.plan.segments if not s.up]
-    assert (serve["op"], serve["local_port"], serve["peer"], serve["peer_port"]) == ("serve", 3478, "10.10.0.3", 40000)
-    assert (opener["op"], opener["local_port"], opener["peer"], opener["peer_port"]) == \
-        ("open", 40000, "157.240.1.60", 3478)
-    assert [bytes.fromhex(p) for _, p in opener["segments"]] == [s.payload for s in up]
-    assert serve["expect_packets"] == len(up) and opener["expect_packets"] == len(down)
-    assert opener["expect_bytes"] == sum(len(s.payload) for s in down)
-    assert len(opener["templates"]) == 4 and opener["hold"] == 5.0
-    assert spec.key == (17, "10.10.0.3", 40000, "157.240.1.60", 3478)
+    s, o = serve.side, opener.side
+    assert (s.local_port, s.peer, s.peer_port) == (3478, "10.10.0.3", 40000)
+    assert (o.local_port, o.peer, o.peer_port) == (40000, "157.240.1.60", 3478)
+    assert [p for _, p in o.segments] == [s.payload for s in up]
+    assert s.expect_packets == len(up) and o.expect_packets == len(down)
+    assert o.expect_bytes == sum(len(s.payload) for s in down)
+    assert len(o.templates) == 4 and o.hold == 5.0
+    assert spec.key == (17, addr_bytes("10.10.0.3"), 40000, addr_bytes("157.240.1.60"), 3478)
 
 
 def test_no_media_templates_without_hold() -> None:
     serve, opener = commands(_spec(hold=0))
-    assert serve["templates"] == [] and opener["templates"] == []
+    assert serve.side.templates == () and opener.side.templates == ()
 
 
-def _report(ident: str, side: str) -> dict:
-    return {"ev": "report", "id": ident, "side": side, "host": "h"}
+def _report(ident: str, side: str) -> Report:
+    return Report("h", ident, side, None, None, 1.0, 2.0, 0, 0, 0, RecvStats())
 
 
 def test_place_tells_servers_first_then_clients_then_ends_the_servers() -> None:
     box, sent = Mailbox(), []
     spec = _spec()
 
-    def send(host: str, cmd: dict) -> None:
-        sent.append((host, cmd["op"]))
-        if cmd["op"] == "serve":
-            box.put(("ack", cmd["id"]), {"ev": "ack"})
-        elif cmd["op"] == "open":
-            box.put(("report", cmd["id"], "client"), _report(cmd["id"], "client"))
-        elif cmd["op"] == "end":
-            box.put(("report", cmd["id"], "server"), _report(cmd["id"], "server"))
+    def send(host: str, cmd: Command) -> None:
+        sent.append((host, type(cmd).__name__))
+        if isinstance(cmd, Serve):
+            box.put((Ack, cmd.side.id), Ack("h", cmd.side.id))
+        elif isinstance(cmd, Open):
+            box.put((Report, cmd.side.id, "client"), _report(cmd.side.id, "client"))
+        elif isinstance(cmd, End):
+            box.put((Report, cmd.id, "server"), _report(cmd.id, "server"))
 
     import testbed.emu.placement as placement
 
@@ -60,8 +62,9 @@ def test_place_tells_servers_first_then_clients_then_ends_the_servers() -> None:
         reports = run_blocking(box, place(send, box.take, [spec]))
     finally:
         placement.SERVER_GRACE_S = old
-    assert sent == [("tbwa", "serve"), ("tb1s1", "open"), ("tbwa", "end")]
+    assert sent == [("tbwa", "Serve"), ("tb1s1", "Open"), ("tbwa", "End")]
     assert set(reports) == {("f1", "client"), ("f1", "server")}
+    assert reports[("f1", "server")] == _report("f1", "server")
 
 
 def test_run_blocking_times_out_unless_optional() -> None:
@@ -75,19 +78,11 @@ def test_run_blocking_times_out_unless_optional() -> None:
         run_blocking(box, steps())
 
 
-def test_key_of() -> None:
-    assert key_of({"ev": "ack", "id": "a"}) == ("ack", "a")
-    assert key_of({"ev": "report", "id": "a", "side": "server"}) == ("report", "a", "server")
-    assert key_of({"ev": "ready", "host": "tbwa"}) == ("ready", "tbwa")
-    assert key_of({"ev": "ready", "dpid": "12"}) == ("dpi-ready", "12")
-    assert key_of({"ev": "verdict"}) is None
-
-
 def test_a_tunnelled_or_relayed_flow_is_marked_and_served_for_its_outside_address() -> None:
     from dataclasses import replace
 
     spec = replace(_spec(), mark=0x7B01, client_seen=("198.51.100.10", 40000), client_to=("127.0.0.1", 3478))
     serve, opener = commands(spec)
-    assert (serve["peer"], serve["peer_port"]) == ("198.51.100.10", 40000)
-    assert (opener["peer"], opener["peer_port"], opener["mark"]) == ("127.0.0.1", 3478, 0x7B01)
-    assert "mark" not in commands(_spec())[1]
+    assert (serve.side.peer, serve.side.peer_port) == ("198.51.100.10", 40000)
+    assert (opener.side.peer, opener.side.peer_port, opener.mark) == ("127.0.0.1", 3478, 0x7B01)
+    assert commands(_spec())[1].mark == 0

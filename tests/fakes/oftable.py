@@ -1,8 +1,8 @@
 """A flow table that applies OpenFlow 1.3 FlowMods and looks packets up, without a switch.
 
 FAUCET's ``fakeoftable`` idea: the compiler's output is checked by asking what the
-table does to a packet (``is_output``, ``is_dropped``, ``to_controller``), and
-the emulation asks it which proactive rule took a flow the DPI never saw.
+table does to a packet (``is_output``, ``is_dropped``, ``to_controller``). A test
+fake: nothing under ``testbed/`` imports it (the emulation measures on the switch).
 A packet is a dict of OXM fields: ``{"eth_type": 0x800, "ip_proto": 17,
 "ipv4_src": "10.10.0.2", "udp_dst": 3478, ...}``.
 """
