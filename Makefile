@@ -7,7 +7,7 @@ SCENARIO ?= scenarios/morocco-2016.yaml
 # Debian packages for emulation (OVS, Mininet), the referees (tshark, nDPI) and circumvention.
 APT_PACKAGES := openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 tcpdump \
 	iptables nftables libnetfilter-queue-dev gcc python3-dev tshark libndpi-bin openvpn coturn \
-	sip-tester procps psmisc
+	sip-tester procps psmisc openssl
 APT_STAMP := $(VENV)/.apt-installed
 # Emulation: os-ken and NetfilterQueue (the pyproject 'emu' extra, built against apt's
 # libnetfilter-queue-dev), apt's Mininet exposed to the venv, Open vSwitch running.
@@ -49,7 +49,7 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/python pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[plots,test]'
+	$(BIN)/python -m pip install -q -e '.[plots,test,referees]'
 	touch $(VENV)/.installed $@
 
 # apt only where something is missing; as root (CI), or tell the user what to install.
@@ -67,7 +67,7 @@ emu-setup: $(EMU_STAMP) ovs
 	@[ -e "$(MININET_LINK)" ] || ln -sfn /usr/lib/python3/dist-packages/mininet "$(MININET_LINK)"
 
 $(EMU_STAMP): $(VENV)/bin/python pyproject.toml $(APT_STAMP)
-	$(BIN)/python -m pip install -q -e '.[plots,test,emu]'
+	$(BIN)/python -m pip install -q -e '.[plots,test,referees,emu]'
 	touch $@
 
 # No systemd here: ovs-ctl starts ovsdb-server and ovs-vswitchd, unless they already run.

@@ -1,4 +1,4 @@
-"""``testbed run | check | compare | classify | replay | clean | list``.
+"""``testbed run | check | compare | classify | replay | generate | clean | list``.
 
 Bad input is one line on stderr naming file, YAML path and line, exit code 2,
 and nothing started.
@@ -113,6 +113,23 @@ def _replay(args: argparse.Namespace) -> int:
     return replay_main(args)
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from testbed.packets.capture import write_ip
+    from testbed.traffic.apps import PROFILES
+    from testbed.traffic.generate import generate
+
+    apps = list(PROFILES) if args.app == "all" else args.app.split(",")
+    try:
+        packets, flows = generate(apps, args.circumvention, args.calls, args.seed, packets_per_flow=args.packets)
+    except ValueError as exc:
+        print(f"testbed generate: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    write_ip(args.pcap, packets)
+    print(f"{args.pcap}: {len(packets)} packets, {len(flows)} flows of {args.calls} x {', '.join(apps)}"
+          f"{'' if args.circumvention == 'none' else ' via ' + args.circumvention}")
+    return EXIT_OK
+
+
 def _clean(args: argparse.Namespace) -> int:
     from testbed.emu.clean import clean
 
@@ -158,6 +175,15 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--policy", required=True, help="policy name or file")
     replay.add_argument("--json", action="store_true", help="JSON Lines, one object per flow")
     replay.set_defaults(func=_replay)
+
+    gen = sub.add_parser("generate", help="write the packets of synthetic calls and flows to a pcap")
+    gen.add_argument("--app", required=True, help="traffic profile(s), comma-separated, or 'all'")
+    gen.add_argument("--circumvention", default="none", help="strategy wrapping the calls (default: none)")
+    gen.add_argument("--calls", type=int, default=10, help="calls (or flows) of each app (default: 10)")
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--packets", type=int, default=48, help="packets built per flow (default: 48)")
+    gen.add_argument("--pcap", required=True, help="the capture to write")
+    gen.set_defaults(func=_generate)
 
     clean = sub.add_parser("clean", help="remove what an emulation left behind (ours only)")
     clean.set_defaults(func=_clean)

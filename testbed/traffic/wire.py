@@ -19,10 +19,16 @@ class Endpoints:
     server_port: int
 
 
-def packets(plan: FlowPlan, ends: Endpoints) -> Iterator[tuple[float, bytes]]:
+MSS = 1460              # bytes of payload in one TCP segment on a 1500-byte path
+
+
+def packets(plan: FlowPlan, ends: Endpoints, *, close: bool = False) -> Iterator[tuple[float, bytes]]:
     """(seconds after the first packet, IP packet) for the flow's opening, in time order.
 
-    Lazy: a classifier that decides at packet 1 costs the building of one packet.
+    TCP: the three-way handshake, then each side's payloads in segments of at most
+    ``MSS`` bytes with consecutive sequence numbers, each acknowledging what the other
+    side sent before it; ``close``: then FIN from the client, FIN from the server, the
+    last ACK. Lazy: a classifier that decides at packet 1 costs the building of one packet.
     """
     c, cp, s, sp = ends.client_ip, ends.client_port, ends.server_ip, ends.server_port
     segments = sorted(plan.segments, key=lambda x: x.t)
@@ -34,8 +40,17 @@ def packets(plan: FlowPlan, ends: Endpoints) -> Iterator[tuple[float, bytes]]:
     yield 0.0, ip.tcp(c, s, cp, sp, seq=seq[0] - 1, flags=ip.TCP_SYN)
     yield TCP_HANDSHAKE_S / 2, ip.tcp(s, c, sp, cp, seq=seq[1] - 1, ack=seq[0], flags=ip.TCP_SYN | ip.TCP_ACK)
     yield TCP_HANDSHAKE_S, ip.tcp(c, s, cp, sp, seq=seq[0], ack=seq[1], flags=ip.TCP_ACK)
+    t = TCP_HANDSHAKE_S
     for seg in segments:
         me, peer = (0, 1) if seg.up else (1, 0)
         src, dst, sport, dport = (c, s, cp, sp) if seg.up else (s, c, sp, cp)
-        yield TCP_HANDSHAKE_S + seg.t, ip.tcp(src, dst, sport, dport, seg.payload, seq=seq[me], ack=seq[peer])
-        seq[me] += len(seg.payload)
+        t = TCP_HANDSHAKE_S + seg.t
+        for off in range(0, len(seg.payload), MSS):
+            chunk = seg.payload[off:off + MSS]
+            yield t, ip.tcp(src, dst, sport, dport, chunk, seq=seq[me], ack=seq[peer])
+            seq[me] += len(chunk)
+    if close:
+        fin = ip.TCP_FIN | ip.TCP_ACK
+        yield t + 0.001, ip.tcp(c, s, cp, sp, seq=seq[0], ack=seq[1], flags=fin)
+        yield t + TCP_HANDSHAKE_S / 2, ip.tcp(s, c, sp, cp, seq=seq[1], ack=seq[0] + 1, flags=fin)
+        yield t + TCP_HANDSHAKE_S, ip.tcp(c, s, cp, sp, seq=seq[0] + 1, ack=seq[1] + 1, flags=ip.TCP_ACK)
