@@ -1,4 +1,4 @@
-"""``testbed run | check | compare | classify | replay | generate | clean | list``.
+"""``testbed run | sweep | check | compare | classify | replay | generate | clean | list``.
 
 Bad input is one line on stderr naming file, YAML path and line, exit code 2,
 and nothing started.
@@ -7,6 +7,7 @@ and nothing started.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,40 @@ def _run(args: argparse.Namespace) -> int:
     if args.check_expect and not all(k.ok for k in checks):
         print(f"{sum(not k.ok for k in checks)} expectation(s) failed", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from testbed.sweep import html, results
+    from testbed.sweep.cluster import ClusterError, dask_client, run_tasks
+    from testbed.sweep.progress import SweepProgress
+    from testbed.sweep.tasks import tasks_of
+    from testbed.sweep.vary import sweep_points
+
+    if args.replicates < 2:
+        raise ConfigError(f"--replicates {args.replicates}", "", None,
+                          "a confidence interval needs at least 2 replicates")
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}", "", None, "expected at least 1 worker")
+    varies, points = sweep_points(args.scenario, args.vary)
+    tasks = tasks_of(points, args.replicates)
+    progress = SweepProgress([", ".join(f"{k}={v}" for k, v in p.values.items()) for p in points],
+                             args.replicates, enabled=not args.quiet)
+    try:
+        with dask_client(args.scheduler, args.workers) as client:
+            cell_results = run_tasks(client, tasks, progress.task_done)
+    except ClusterError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILED
+    progress.finish()
+    base = points[0].scenario
+    doc = results.document(base.name, base.source, varies, points, tasks, cell_results, args.replicates)
+    out = results.sweep_dir(Path(args.out), base.name)
+    results.write(out, doc)
+    if not args.no_html:
+        results.write_atomic(out / "report.html", html.render(doc))
+    print(results.table_text(doc), end="")
+    print(f"\nresults: {out}/sweep.json  {out}/sweep.csv" + ("" if args.no_html else f"  report: {out}/report.html"))
     return EXIT_OK
 
 
@@ -138,6 +173,10 @@ def _clean(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="testbed", description="VoIP-blocking DPI testbed")
     sub = p.add_subparsers(dest="command", required=True)
@@ -155,6 +194,20 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--no-html", action="store_true", help="skip report.html and its plots")
     run.set_defaults(func=_run)
+
+    sweep = sub.add_parser("sweep", help="run a scenario over parameter values × replicates on Dask (simulation)")
+    sweep.add_argument("scenario")
+    sweep.add_argument("--vary", action="append", required=True, metavar="PATH=VALUES",
+                       help="a dotted path into the scenario and its values: a,b,c or a:b:step (b included); "
+                            "repeat for a cross product")
+    sweep.add_argument("--replicates", type=int, default=5, help="runs per point, each with its own seed (>= 2; default 5)")
+    sweep.add_argument("--scheduler", metavar="ADDR", help="an existing Dask scheduler (tcp://host:8786); "
+                                                          "default: a local cluster on 127.0.0.1")
+    sweep.add_argument("--workers", type=int, default=_cpus(), help=f"local cluster's worker processes (default {_cpus()})")
+    sweep.add_argument("--out", default="results", help="results root (default: results/)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress")
+    sweep.add_argument("--no-html", action="store_true", help="skip report.html and its plots")
+    sweep.set_defaults(func=_sweep)
 
     check = sub.add_parser("check", help="validate scenarios and policies (no root, no network)")
     check.add_argument("paths", nargs="*", help="files or folders (default: scenarios/ and policies/)")
