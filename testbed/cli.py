@@ -69,6 +69,7 @@ def _sweep(args: argparse.Namespace) -> int:
     tasks = tasks_of(points, args.replicates)
     progress = SweepProgress([", ".join(f"{k}={v}" for k, v in p.values.items()) for p in points],
                              args.replicates, enabled=not args.quiet)
+    progress.start()
     try:
         with dask_client(args.scheduler, args.workers) as client:
             cell_results = run_tasks(client, tasks, progress.task_done)

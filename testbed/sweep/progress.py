@@ -22,6 +22,12 @@ class SweepProgress:
         self.started = time.monotonic()
         self._shown = ""
 
+    def start(self) -> None:
+        """An empty bar while the cluster starts and the first runs go (on a terminal)."""
+        if self.enabled and self.tty:
+            self._bar()
+            self.stream.flush()
+
     def task_done(self, task: Task) -> None:
         self.done_tasks += 1
         self.left[task.point] -= 1
@@ -29,17 +35,21 @@ class SweepProgress:
             return
         elapsed = time.monotonic() - self.started
         if self.tty:
-            filled = self.width * self.done_tasks // self.total
-            points_done = sum(n == 0 for n in self.left)
-            self._shown = (f"[{self.done_tasks}/{self.total} runs] |{'#' * filled}{'.' * (self.width - filled)}| "
-                           f"{100 * self.done_tasks / self.total:3.0f}%  {points_done}/{len(self.points)} points  "
-                           f"{elapsed:.0f} s")
-            self.stream.write("\r" + self._shown)
+            self._bar()
         elif self.left[task.point] == 0:
             done = sum(n == 0 for n in self.left)
             self.stream.write(f"point {done}/{len(self.points)} done: {self.points[task.point]} "
                               f"({self.replicates} replicates; {self.done_tasks}/{self.total} runs, {elapsed:.0f} s)\n")
         self.stream.flush()
+
+    def _bar(self) -> None:
+        elapsed = time.monotonic() - self.started
+        filled = self.width * self.done_tasks // self.total
+        points_done = sum(n == 0 for n in self.left)
+        self._shown = (f"[{self.done_tasks}/{self.total} runs] |{'#' * filled}{'.' * (self.width - filled)}| "
+                       f"{100 * self.done_tasks / self.total:3.0f}%  {points_done}/{len(self.points)} points  "
+                       f"{elapsed:.0f} s")
+        self.stream.write("\r" + self._shown)
 
     def finish(self) -> None:
         if not self.enabled:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
 import testbed.sweep.cluster
 from testbed.cli import main
+from testbed.sweep.progress import SweepProgress
 from testbed.sweep.results import document, table_text
 from testbed.sweep.stats import estimate, t_quantile
-from testbed.sweep.tasks import replicate_seed, tasks_of
+from testbed.sweep.tasks import Task, replicate_seed, tasks_of
 from testbed.sweep.vary import range_texts, sweep_points, value_texts
 
 SCENARIO = """\
@@ -183,3 +185,26 @@ def test_bad_vary_is_one_line_exit_2_nothing_started(argv: list[str], expected: 
     assert captured.err == expected + "\n"
     assert captured.out == ""
     assert not started and not Path("out").exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_point_elsewhere() -> None:
+    tasks = [Task(p, r, None) for p in range(2) for r in range(2)]  # type: ignore[arg-type]
+    tty = _Terminal()
+    bar = SweepProgress(["a=1", "a=2"], 2, stream=tty)
+    bar.start()
+    for t in tasks:
+        bar.task_done(t)
+    shown = tty.getvalue().split("\r")
+    assert shown[1].startswith("[0/4 runs] |" + "." * 30 + "|   0%  0/2 points")
+    assert shown[3].startswith("[2/4 runs] |" + "#" * 15 + "." * 15 + "|  50%  1/2 points")
+    plain = io.StringIO()
+    lines = SweepProgress(["a=1", "a=2"], 2, stream=plain)
+    for t in [tasks[0], tasks[2], tasks[3], tasks[1]]:  # point 2 finishes first
+        lines.task_done(t)
+    assert [line.split(" (")[0] for line in plain.getvalue().splitlines()] == ["point 1/2 done: a=2",
+                                                                                "point 2/2 done: a=1"]
