@@ -5,11 +5,13 @@ raw-IP pcap in a temporary directory, so both engines get the same packets.
 - ours: this process reads that file and feeds every packet to
   ``Classifier(policies/anrt-2016.yaml)`` — reading included, as ndpiReader's
   time includes libpcap's;
-- ndpiReader (nDPI 4.2, Debian ``libndpi-bin``): RUNS processes of
-  ``-i merged.pcap -l RUNS``, its own "Packet Processing Time" of each loop
-  (milliseconds: about 2% resolution here).
-Best of RUNS for each (the machine may be shared). Target: ours >= 0.2x ndpiReader;
-the exit status is 1 below it. ``--profile`` prints where our time goes.
+- ndpiReader (nDPI 4.2, Debian ``libndpi-bin``): a process of ``-i merged.pcap -l 2``,
+  its own "Packet Processing Time" of its warm (second) loop (milliseconds: about
+  2% resolution here).
+The machine is shared and noisy: the two engines run in turns (ours, theirs, ours,
+theirs...) for RUNS rounds, each round gives a ratio, and the median ratio counts.
+Target: ours >= 0.3x ndpiReader; the exit status is 1 below it. ``--profile`` prints
+where our time goes.
 
     .venv/bin/python benchmarks/dpi_throughput.py [--runs 5] [--profile]
 """
@@ -21,6 +23,7 @@ import cProfile
 import pstats
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +37,7 @@ from testbed.policy.load import load_policy
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "pcap"
 POLICY = ROOT / "policies" / "anrt-2016.yaml"
-TARGET = 0.2
+TARGET = 0.3
 _PROCESSING = re.compile(r"Packet Processing Time:\s+([\d.]+) msec")
 _PACKETS = re.compile(r"IP packets:\s+\d+\s+of (\d+) packets total")
 
@@ -47,36 +50,28 @@ def merge(out: Path) -> tuple[int, int]:
     return len(captures), len(packets)
 
 
-def ours(path: Path, runs: int, identify: bool = False) -> float:
-    """Best packets/s of reading ``path`` and classifying every packet."""
-    policy = load_policy(POLICY)
-    best = 0.0
-    for _ in range(runs):
-        classifier = Classifier(identify=True) if identify else Classifier(policy)
-        feed = classifier.feed
-        count = 0
-        start = time.perf_counter()
-        for ts, packet in read_ip(path):
-            feed(packet, ts)
-            count += 1
-        best = max(best, count / (time.perf_counter() - start))
-    return best
+def ours(path: Path, identify: bool = False) -> float:
+    """Packets/s of reading ``path`` and classifying every packet, one pass with a fresh classifier."""
+    classifier = Classifier(identify=True) if identify else Classifier(load_policy(POLICY))
+    feed = classifier.feed
+    count = 0
+    start = time.perf_counter()
+    for ts, packet in read_ip(path):
+        feed(packet, ts)
+        count += 1
+    return count / (time.perf_counter() - start)
 
 
-def ndpi(path: Path, runs: int) -> tuple[float, str]:
-    """Best packets/s of ndpiReader's own processing time, over ``runs`` processes of ``runs``
-    loops each (its later loops run warm, as ours do), and its version line."""
-    times: list[float] = []
-    out = ""
-    for _ in range(runs):
-        out = subprocess.run(["ndpiReader", "-i", str(path), "-l", str(runs)], capture_output=True,
-                             text=True, check=True).stdout
-        times += [float(ms) / 1000 for ms in _PROCESSING.findall(out)]
+def ndpi(path: Path) -> tuple[float, str]:
+    """Packets/s of ndpiReader's own processing time on its warm loop, and its version line."""
+    out = subprocess.run(["ndpiReader", "-i", str(path), "-l", "2"], capture_output=True,
+                         text=True, check=True).stdout
+    times = [float(ms) / 1000 for ms in _PROCESSING.findall(out)]
     total = _PACKETS.search(out)
     if not times or total is None:
         raise RuntimeError(f"unexpected ndpiReader output:\n{out[-2000:]}")
     version = next((line.strip() for line in out.splitlines() if line.startswith("Using nDPI")), "nDPI")
-    return int(total.group(1)) / max(min(times), 1e-3), version
+    return int(total.group(1)) / max(times[-1], 1e-3), version
 
 
 def profile(path: Path) -> None:
@@ -92,7 +87,7 @@ def profile(path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs of each engine; the best counts")
+    parser.add_argument("--runs", type=int, default=5, help="interleaved rounds; the median ratio counts")
     parser.add_argument("--profile", action="store_true", help="also profile our hot path")
     args = parser.parse_args()
     if shutil.which("ndpiReader") is None:
@@ -102,17 +97,22 @@ def main() -> int:
         merged = Path(tmp) / "corpus.pcap"
         captures, packets = merge(merged)
         print(f"{packets} packets from {captures} captures of {CORPUS}, merged into one raw-IP pcap")
-        mine = ours(merged, args.runs)
-        mine_identify = ours(merged, args.runs, identify=True)
-        theirs, version = ndpi(merged, args.runs)
+        ours(merged)                                  # warm-up: imports, compiled tables, endpoints/
+        rounds = []
+        for _ in range(args.runs):                    # interleaved: the same noise for both
+            mine = ours(merged)
+            theirs, version = ndpi(merged)
+            rounds.append((mine / theirs, mine, theirs))
+        mine_identify = statistics.median(ours(merged, identify=True) for _ in range(args.runs))
         if args.profile:
             profile(merged)
-    ratio = mine / theirs
-    print(f"ours, policy anrt-2016 (read + classify): {mine:>10,.0f} packets/s")
-    print(f"ours, identify every flow (classify):     {mine_identify:>10,.0f} packets/s")
-    print(f"ndpiReader ({version}):    {theirs:>10,.0f} packets/s")
-    print(f"ratio ours/ndpiReader: {ratio:.2f}x (target >= {TARGET}x): {'OK' if ratio >= TARGET else 'BELOW TARGET'}"
-          f"  [best of {args.runs} runs each]")
+    ratio, mine, theirs = sorted(rounds)[len(rounds) // 2]
+    print(f"ours, policy anrt-2016 (read + classify):  {mine:>10,.0f} packets/s")
+    print(f"ours, identify every flow (classify):      {mine_identify:>10,.0f} packets/s")
+    print(f"ndpiReader ({version}):  {theirs:>10,.0f} packets/s")
+    print("ratios of the rounds: " + " ".join(f"{r:.2f}" for r, _, _ in rounds))
+    print(f"median ratio ours/ndpiReader: {ratio:.2f}x (target >= {TARGET}x): "
+          f"{'OK' if ratio >= TARGET else 'BELOW TARGET'}  [{args.runs} interleaved rounds]")
     return 0 if ratio >= TARGET else 1
 
 

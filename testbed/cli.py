@@ -134,7 +134,34 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  {s.name:14} {s.description}")
     print("signatures:\n  " + "  ".join(s.name for s in default_signatures()))
     print("apps the DPI names:\n  " + "  ".join(f"{a}({c})" for a, c in APPS.items()))
+    print("endpoint knowledge (endpoints/*.yaml):")
+    for line in endpoint_lines():
+        print("  " + line)
     return EXIT_OK
+
+
+def endpoint_lines() -> list[str]:
+    """Each service of endpoints/: what it names, its blocks, ports and names, and their sources."""
+    from testbed.config.endpoints import default_knowledge
+
+    lines = []
+    for s in default_knowledge().services:
+        apps = ", ".join(f"{role} {app}" for role, app in (("call", s.call_app), ("by address", s.other_app),
+                                                          ("by name", s.sni_app)) if app)
+        lines.append(f"{s.service} [{s.file}]: {apps}")
+        for b in s.networks:
+            v4 = sum(p.version == 4 for p in b.prefixes)
+            asn = f" from {', '.join(b.asn)}" if b.asn else ""
+            lines.append(f"    {v4} IPv4 + {len(b.prefixes) - v4} IPv6 prefixes{asn} (e.g. {b.prefixes[0]}) [{b.source}]")
+        for p in s.ports:
+            ranges = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in p.ports)
+            only = " (calls only here)" if s.calls_on_ports_only else ""
+            lines.append(f"    {p.l4} {ranges}: {p.what}{only} [{p.source}]")
+        for n in s.sni:
+            lines.append(f"    names {', '.join(n.names)} [{n.source}]")
+        for src in s.sources:
+            lines.append(f"    [{src.id}] {src.title}, {src.date}: {src.url}")
+    return lines
 
 
 def _classify(args: argparse.Namespace) -> int:

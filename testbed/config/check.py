@@ -1,4 +1,4 @@
-"""``testbed check``: validate scenario and policy files without root or network."""
+"""``testbed check``: validate scenario, policy and endpoint files without root or network."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _kind(path: Path, node: yaml.Node) -> str:
-    """'policy' or 'scenario', by folder, else by the keys at the top."""
+    """'policy', 'scenario' or 'endpoints', by folder, else by the keys at the top."""
+    from testbed.config.endpoints import is_endpoints_file
+
+    if is_endpoints_file(path, node):
+        return "endpoints"
     if path.parent.name in ("policies", "scenarios"):
         return "policy" if path.parent.name == "policies" else "scenario"
     keys = {scalar_value(k) for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
@@ -23,13 +27,17 @@ def _kind(path: Path, node: yaml.Node) -> str:
 
 
 def check_file(path: Path, display: str) -> None:
-    """Raise ConfigError if the file is not a valid scenario or policy."""
+    """Raise ConfigError if the file is not a valid scenario, policy or endpoints file."""
+    from testbed.config.endpoints import parse_service
     from testbed.config.scenario import parse_scenario
     from testbed.policy.load import parse_policy
 
     node = load_node(path, display)
     ctx = Ctx(display)
-    if _kind(path, node) == "policy":
+    kind = _kind(path, node)
+    if kind == "endpoints":
+        parse_service(node, ctx)
+    elif kind == "policy":
         parse_policy(node, ctx, display)
     else:
         parse_scenario(node, ctx, path.resolve().parent)
@@ -37,7 +45,7 @@ def check_file(path: Path, display: str) -> None:
 
 def _files(paths: list[str]) -> Iterator[Path]:
     if not paths:
-        paths = [str(ROOT / "scenarios"), str(ROOT / "policies")]
+        paths = [str(ROOT / "scenarios"), str(ROOT / "policies"), str(ROOT / "endpoints")]
     for p in map(Path, paths):
         if p.is_dir():
             yield from sorted(list(p.glob("*.yaml")) + list(p.glob("*.yml")))

@@ -1,6 +1,9 @@
-"""The applications the DPI can name, with their category (nDPI's names where it has one).
+"""The applications the DPI can name, with their category (nDPI's names and categories).
 
 Policies refer to these names; ``testbed check`` rejects a name not listed here.
+The categories follow nDPI's, the corpus's referee: RTP and SRTP are Media (a
+stream, not yet a call of anyone), Zoom is Video, Teams and Discord are
+Collaborative. A policy against calling apps names the apps it means.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ VPN = "VPN"
 WEB = "Web"
 NETWORK = "Network"
 GAME = "Game"
+MEDIA = "Media"
+VIDEO = "Video"
+COLLABORATIVE = "Collaborative"
+SOCIAL = "SocialNetwork"
 UNKNOWN = "Unknown"
 
 APPS: dict[str, str] = {
@@ -26,11 +33,22 @@ APPS: dict[str, str] = {
     "TelegramVoip": VOIP,
     "WebRTC": VOIP,   # an ICE check of libwebrtc (GOOG-NETWORK-INFO) whose app is not named
     "Fuze": VOIP,
+    # calling apps beyond the 2016 block
+    "FaceTime": VOIP,
+    "Webex": VOIP,
+    "LineCall": VOIP,
+    "KakaoTalk_Voice": VOIP,
+    "SnapchatCall": VOIP,
+    "Mumble": VOIP,
+    "TeamSpeak": VOIP,
+    "Zoom": VIDEO,
+    "Teams": COLLABORATIVE,
+    "Discord": COLLABORATIVE,
     # standard VoIP
     "SIP": VOIP,
-    "RTP": VOIP,
     "RTCP": VOIP,
-    "SRTP": VOIP,
+    "RTP": MEDIA,     # a media stream: whose call it is shows elsewhere (signalling, endpoints)
+    "SRTP": MEDIA,
     "H323": VOIP,
     "IAX": VOIP,
     "MGCP": VOIP,
@@ -41,6 +59,12 @@ APPS: dict[str, str] = {
     "Telegram": CHAT,
     "Signal": CHAT,
     "ViberChat": CHAT,  # Viber's HTTPS (media, stickers): its calls run on its own framings
+    "Messenger": CHAT,
+    "Line": CHAT,
+    "KakaoTalk": CHAT,
+    "GoogleMeet": CHAT,  # meet.google.com, the web page (nDPI's category); its media is GoogleCall
+    "Facebook": SOCIAL,
+    "Snapchat": SOCIAL,
     # tunnels
     "OpenVPN": VPN,
     "WireGuard": VPN,
@@ -58,7 +82,8 @@ CATEGORIES = sorted(set(APPS.values()) | {UNKNOWN})
 # Apps whose calls move between 5-tuples from one socket: a UDP endpoint that
 # carried one of them keeps the app for its next flows (see testbed.dpi.endpoints).
 CALL_APPS = frozenset({"WhatsAppCall", "Viber", "ViberVoip", "Skype_TeamsCall", "IMO", "GoogleCall",
-                       "FacebookVoip", "SignalVoip", "TelegramVoip", "WebRTC"})
+                       "FacebookVoip", "SignalVoip", "TelegramVoip", "WebRTC", "FaceTime", "Webex",
+                       "LineCall", "KakaoTalk_Voice", "SnapchatCall", "Zoom", "Discord"})
 
 
 def category_of(app: str | None) -> str:

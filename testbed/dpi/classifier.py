@@ -8,8 +8,10 @@ that rule matches or can no longer match, or the inspection window ends.
 The per-packet path is kept short: a decided flow costs a parse and a lookup;
 an undecided one meets only the signatures that accept its first payload byte
 (``Signature.leads``) and have not yet given up on it (``payload_packets``); the
-rules are re-evaluated only when a packet taught something. A new UDP flow from
-a socket that just carried a call inherits that call's app (``endpoints.py``).
+rules are re-evaluated only when a packet taught something. What is known around
+a flow names it too (``association.py``): the service whose address block it
+reaches, once a packet shows a call; a socket that just carried a call; an
+endpoint the call's own STUN or SDP announced. Address lookups are once a flow.
 """
 
 from __future__ import annotations
@@ -17,17 +19,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from testbed.dpi.association import EVIDENCE, HARVEST_PACKETS, NAMED_CARRIERS, WATCHED, Association
 from testbed.dpi.behaviour import HORIZON as MEDIA_HORIZON
 from testbed.dpi.behaviour import MediaTracker
 from testbed.dpi.catalog import CALL_APPS, category_of
-from testbed.dpi.endpoints import EndpointMemory, endpoint_text
+from testbed.dpi.endpoints import EndpointMemory
 from testbed.dpi.flow import Flow, FlowKey, FlowTable
+from testbed.dpi.knowledge import Knowledge
+from testbed.dpi.rules import action_text, describe_header, header_matches, payload_status
 from testbed.dpi.signature import Pkt, Signature
 from testbed.dpi.signatures import default_signatures
-from testbed.packets.ip import TCP, UDP, Decoded, addr_text, parse_ip
-from testbed.policy.model import ALLOW, NO_POLICY, Action, Match, Policy, Rule
+from testbed.packets.ip import TCP, UDP, Decoded, parse_ip
+from testbed.policy.model import ALLOW, NO_POLICY, Action, Policy, Rule
+
+__all__ = ["NOT_INSPECTED", "Classifier", "Verdict", "action_text", "describe_header", "header_matches",
+           "payload_status"]
 
 _ALLOW = Action(ALLOW)
+REFINABLE = EVIDENCE | NAMED_CARRIERS   # findings that endpoint knowledge can make specific
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,98 +56,6 @@ class Verdict:
 NOT_INSPECTED = Verdict(None, category_of(None), None, 0, _ALLOW, "not UDP or TCP over IP: not inspected")
 
 
-def _in_ports(port: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(lo <= port <= hi for lo, hi in ranges)
-
-
-_COMPILED: dict[int, tuple[tuple, tuple[tuple[int, int, int], ...]]] = {}
-
-
-def _compiled(nets: tuple) -> tuple[tuple[int, int, int], ...]:
-    """(address length, network, mask) as integers: matching costs no ipaddress objects.
-
-    Cached by the tuple's identity (a policy's tuples live as long as the policy;
-    hashing ipaddress networks on every new flow cost more than the match).
-    """
-    entry = _COMPILED.get(id(nets))
-    if entry is None or entry[0] is not nets:
-        entry = (nets, tuple((4 if net.version == 4 else 16, int(net.network_address), int(net.netmask))
-                             for net in nets))
-        _COMPILED[id(nets)] = entry
-    return entry[1]
-
-
-def _in_nets(raw: bytes, nets: tuple) -> bool:
-    value = int.from_bytes(raw, "big")
-    size = len(raw)
-    return any(size == length and value & mask == network for length, network, mask in _compiled(nets))
-
-
-def header_matches(m: Match, flow: Flow) -> bool:
-    """The L3/L4 part of a match (what OpenFlow could match too)."""
-    if m.l4 is not None and (m.l4 == "udp") != (flow.proto == UDP):
-        return False
-    if m.l4 is not None and flow.proto not in (UDP, TCP):
-        return False
-    if m.src and not _in_nets(flow.client, m.src):
-        return False
-    if m.dst and not _in_nets(flow.server, m.dst):
-        return False
-    if m.hosts and not (_in_nets(flow.client, m.hosts) or _in_nets(flow.server, m.hosts)):
-        return False
-    if m.src_ports and not _in_ports(flow.cport, m.src_ports):
-        return False
-    if m.dst_ports and not _in_ports(flow.sport, m.dst_ports):
-        return False
-    if m.ports and not (_in_ports(flow.cport, m.ports) or _in_ports(flow.sport, m.ports)):
-        return False
-    return True
-
-
-def payload_status(m: Match, flow: Flow, done: bool, media_done: bool | None = None) -> bool | None:
-    """Does the payload part hold: True, False, or None (not known yet)?
-
-    ``done``: the signatures' window is over; ``media_done``: the behavioural
-    detector's (longer) horizon too — it needs packets from both ways (default: ``done``).
-    """
-    if m.apps and not any(app in m.apps for app in flow.labels):
-        if done or flow.app_final:
-            return False
-        return None
-    if m.categories and not any(category_of(app) in m.categories for app in flow.labels):
-        if done or flow.app_final:
-            return False
-        return None
-    if m.behaviour is not None and not (flow.media is not None and flow.media.detected):
-        if (done if media_done is None else media_done) or flow.proto != UDP \
-                or (flow.media is not None and flow.media.ruled_out):
-            return False
-        return None
-    if m.sni and not (flow.sni and any(flow.sni == s or flow.sni.endswith("." + s) for s in m.sni)):
-        if done or flow.app_final or flow.payload_packets > 2:
-            return False
-        return None
-    return True
-
-
-def describe_header(m: Match, flow: Flow) -> str:
-    """What an L3/L4 match saw, for a reason: "UDP 10.0.0.1:5000 → 10.9.0.1:3478"."""
-    l4 = "UDP" if flow.proto == UDP else "TCP"
-    return f"{l4} {addr_text(flow.client)}:{flow.cport} → {addr_text(flow.server)}:{flow.sport}"
-
-
-_VERBS = {"drop": "drops it", "reset": "resets it", "allow": "allows it"}
-
-
-def action_text(action: Action) -> str:
-    if action.kind == "throttle":
-        return f"throttles it to {action.kbps:g} kbps"
-    if action.kind == "degrade":
-        return (f"degrades it (loss {action.loss_pct:g}%, jitter {action.jitter_ms:g} ms"
-                f"{f', delay {action.delay_ms:g} ms' if action.delay_ms else ''})")
-    return _VERBS[action.kind]
-
-
 class Classifier:
     """Feeds packets to the flow table, signatures and rules; returns Verdicts.
 
@@ -150,12 +67,17 @@ class Classifier:
 
     def __init__(self, policy: Policy = NO_POLICY, signatures: Iterable[Signature] | None = None,
                  *, identify: bool = False, window: int | None = None,
-                 idle_timeout: float | None = None, keep_flows: bool = False) -> None:
+                 idle_timeout: float | None = None, keep_flows: bool = False,
+                 knowledge: Knowledge | None = None) -> None:
         self.policy = policy
         self.window = window or policy.inspect_packets
         self.identify = identify
         self.table = FlowTable(idle_timeout or policy.idle_timeout_s, keep_history=keep_flows)
-        self.endpoints = EndpointMemory()
+        if knowledge is None:
+            from testbed.config.endpoints import default_knowledge  # endpoints/*.yaml, once a process
+
+            knowledge = default_knowledge()
+        self.association = Association(knowledge)
         sigs = list(default_signatures() if signatures is None else signatures)
         self._sigs = {UDP: [s for s in sigs if UDP in s.protos], TCP: [s for s in sigs if TCP in s.protos]}
         self._track_media = identify or any(r.match.behaviour for r in policy.rules)
@@ -164,11 +86,16 @@ class Classifier:
         self._prune_at = frozenset(s.payload_packets for s in sigs if s.payload_packets)
         self._tables: dict[tuple[int, tuple[Signature, ...]], list[tuple[Signature, ...]]] = {}
 
+    @property
+    def endpoints(self) -> EndpointMemory:
+        """The learned endpoints (sockets of calls, announced media)."""
+        return self.association.memory
+
     def reset(self) -> None:
         """Forget every flow and endpoint, keep what was compiled: a fresh classifier, cheaply."""
         table = self.table
         self.table = FlowTable(table.idle_timeout, table.max_flows, keep_history=table.history is not None)
-        self.endpoints = EndpointMemory(self.endpoints.ttl, self.endpoints.max_entries)
+        self.association = self.association.fresh()
 
     def feed(self, data: bytes, ts: float) -> Verdict | None:
         """One IP packet (no link layer). Returns the flow's Verdict, or None while undecided."""
@@ -180,11 +107,15 @@ class Classifier:
     def feed_decoded(self, d: Decoded, ts: float) -> Verdict | None:
         flow, direction, new = self.table.lookup(d, ts)
         if flow.verdict is not None:
+            if flow.harvest and d.payload and flow.packets <= HARVEST_PACKETS:
+                self.association.harvest(flow, Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags))
             return flow.verdict  # type: ignore[no-any-return]
+        association = self.association
         if new:
             flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
             flow.sigs = tuple(s for s in self._sigs.get(flow.proto, ()) if s.applies(flow))
             flow.dispatch = self._dispatch(flow.proto, flow.sigs)
+            association.look_up(flow)
         changed = new
         if d.payload and not flow.app_final:
             pkt = Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags)
@@ -192,24 +123,41 @@ class Classifier:
                 found = sig.inspect(pkt, flow)
                 if found is not None:
                     changed = True
+                    if found.app in REFINABLE:
+                        found = association.refine(flow, found)
+                    if sig.name in WATCHED:
+                        association.watch(flow, sig.name)
                     flow.label(found.app, found.why, found.final)
                     if flow.app_final:
                         if flow.proto == UDP and flow.app in CALL_APPS:
-                            self._remember(flow, ts)
+                            association.remember_call(flow, ts)
                         break
+            if flow.harvest and flow.packets <= HARVEST_PACKETS:
+                association.harvest(flow, pkt)
             if flow.payload_packets in self._prune_at:
                 count = flow.payload_packets
                 flow.sigs = tuple(s for s in flow.sigs if not s.payload_packets or s.payload_packets > count)
                 flow.dispatch = self._dispatch(flow.proto, flow.sigs)
-        if new and not flow.app_final and flow.proto == UDP and len(self.endpoints):
-            self._recall(flow, ts)
-        if self._track_media and d.proto == UDP:
-            if flow.media is None:
-                flow.media = MediaTracker()
-            flow.media.add(d.payload, ts, direction)
+        if new and not flow.app_final and flow.proto == UDP and len(association.memory):
+            association.recall(flow, ts)
+        if d.proto == UDP and (self._track_media or flow.known is not None and not flow.app_final):
+            self._media(flow, d.payload, ts, direction)
         if changed or self._every_packet or flow.packets >= self.window:
             return self._decide(flow, ts)
         return None  # nothing learned from this packet: the answer is still "not yet"
+
+    def _media(self, flow: Flow, payload: bytes, ts: float, direction: int) -> None:
+        """Voice-like timing: for behaviour rules, and as call evidence to a known service."""
+        if flow.media is None:
+            if not self._track_media and not flow.known.service.call_app:
+                return
+            flow.media = MediaTracker()
+        flow.media.add(payload, ts, direction)
+        if flow.media.detected and flow.known is not None and not flow.app_final:
+            found = self.association.media_call(flow)
+            if found is not None:
+                flow.label(found.app, found.why, found.final)
+                self.association.remember_call(flow, ts)
 
     def _dispatch(self, proto: int, sigs: tuple[Signature, ...]) -> list[tuple[Signature, ...]]:
         """For each possible first payload byte, the signatures of ``sigs`` that could match it.
@@ -222,23 +170,6 @@ class Classifier:
             table = [tuple(s for s, lead in leads if lead is None or byte in lead) for byte in range(256)]
             self._tables[(proto, sigs)] = table
         return table
-
-    def _remember(self, flow: Flow, ts: float) -> None:
-        """A call app is known: its endpoints keep it for the call's next flows."""
-        assert flow.app is not None
-        client, server = (flow.client, flow.cport), (flow.server, flow.sport)
-        self.endpoints.remember(client, flow.app, f"{flow.app_why} of its flow with {endpoint_text(server)}", ts)
-        self.endpoints.remember(server, flow.app, f"{flow.app_why} of its flow with {endpoint_text(client)}", ts)
-
-    def _recall(self, flow: Flow, ts: float) -> None:
-        """A new UDP flow from an endpoint that carried a call: the same call (endpoints.py)."""
-        for endpoint in ((flow.client, flow.cport), (flow.server, flow.sport)):
-            known = self.endpoints.recall(endpoint, ts)
-            if known is not None:
-                flow.label(known.app, f"packet {flow.packets} from {endpoint_text(endpoint)}, which carried "
-                                      f"{known.app} before ({known.why})", True)
-                self.endpoints.remember(endpoint, known.app, known.why, ts)  # the call goes on
-                return
 
     def flush(self) -> list[Verdict]:
         """Settle every undecided flow as if its window had ended (end of a capture or opening)."""
@@ -261,6 +192,10 @@ class Classifier:
     def _decide(self, flow: Flow, ts: float, done: bool = False) -> Verdict | None:
         media_done = done or flow.packets >= max(self.window, MEDIA_HORIZON)
         done = done or flow.packets >= self.window
+        if done and not flow.app_final and flow.known is not None:
+            found = self.association.by_address(flow)
+            if found is not None and (flow.app is None or flow.app in NAMED_CARRIERS):
+                flow.label(found.app, found.why, found.final)
         for rule in flow.candidates:
             status = payload_status(rule.match, flow, done, media_done)
             if status is None:

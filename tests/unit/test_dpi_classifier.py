@@ -11,7 +11,7 @@ from testbed.packets import ip, rtp, sip, stun
 from testbed.policy.load import POLICY_DIR, load_policy
 from testbed.policy.model import Action, Match, Policy, Rule
 
-PHONE, RELAY, PEER = "10.8.0.1", "31.13.64.48", "93.33.118.87"
+PHONE, RELAY, PEER = "10.8.0.1", "198.51.100.48", "93.33.118.87"  # RELAY: in no known block
 TXID = b"T" * 12
 
 
@@ -78,8 +78,8 @@ def test_a_call_keeps_its_app_on_new_flows_from_the_same_socket() -> None:
     c.feed(ip.udp(PHONE, RELAY, 53620, 3478, wa_allocate()), 10.0)
     v = c.feed(ip.udp(PEER, PHONE, 41107, 53620, binding()), 11.0)
     assert (v.app, v.packet_index, v.action.kind) == ("WhatsAppCall", 1, "drop")
-    assert v.why.startswith("packet 1 from 10.8.0.1:53620, which carried WhatsAppCall before "
-                            "(STUN attribute 0x4000 in packet 1 of its flow with 31.13.64.48:3478)")
+    assert v.why.startswith("packet 1 to 10.8.0.1:53620, which carried WhatsAppCall before "
+                            "(STUN attribute 0x4000 in packet 1 of its flow with 198.51.100.48:3478)")
     other_socket = c.feed(ip.udp(PHONE, PEER, 53621, 41107, binding()), 11.0)
     assert other_socket is None                                                    # plain STUN, still waiting
     late = c.feed(ip.udp(PEER, PHONE, 41108, 53620, binding()), 11.0 + 500)

@@ -1,4 +1,8 @@
-"""TLS ClientHello: the server name (SNI) for domain rules; some names give the app."""
+"""TLS ClientHello: the server name (SNI) for domain rules and endpoint knowledge.
+
+Which app a name belongs to is data (``endpoints/*.yaml``, ``sni``): the classifier
+turns "TLS" into the app when the name is listed (``association.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,6 @@ from testbed.dpi.flow import Flow
 from testbed.dpi.signature import Detection, Pkt, Signature
 from testbed.packets import tls
 from testbed.packets.ip import TCP
-
-# Server names that give the app away (the apps' own domains)
-APP_DOMAINS = {
-    "whatsapp.net": "WhatsApp", "whatsapp.com": "WhatsApp",
-    "viber.com": "ViberChat",
-    "telegram.org": "Telegram", "telegram.me": "Telegram", "t.me": "Telegram",
-    "signal.org": "Signal",
-    "fuze.com": "Fuze",
-}
 
 
 class Tls(Signature):
@@ -32,7 +27,4 @@ class Tls(Signature):
         if name is None:
             return None
         flow.sni = name
-        for domain, app in APP_DOMAINS.items():
-            if name == domain or name.endswith("." + domain):
-                return Detection(app, f"TLS SNI {name} in packet {pkt.index}")
         return Detection("TLS", f"TLS ClientHello SNI {name} in packet {pkt.index}")
