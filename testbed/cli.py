@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from testbed.config.errors import ConfigError
 
@@ -23,28 +24,30 @@ def _run(args: argparse.Namespace) -> int:
     from testbed.report.progress import Progress
     from testbed.run import check_expectations, run_scenario
 
-    scenario = overridden(load_scenario(args.scenario), seed=args.seed, duration_s=args.duration,
-                          holding_s=args.holding, policies=_names(args.policies),
+    # command-line values go through the scenario's own schema and limits, as if the file said them
+    scenario = overridden(load_scenario(args.scenario, _overrides(args)), policies=_names(args.policies),
                           circumventions=_names(args.circumventions))
     progress = Progress(enabled=not args.quiet)
-    out = results.output_dir(Path(args.out), scenario)
-    mode, extra = "sim", {"shaper": "model (simulation: link delay/jitter/loss drawn flow-level)"}
-    if args.emulate:
-        from testbed.emu.run import emulated_runner
+    with results.staged(Path(args.out), scenario.name, keep_on_failure=args.emulate) as staging:
+        out = staging.path
+        mode, extra = "sim", {"shaper": "model (simulation: link delay/jitter/loss drawn flow-level)"}
+        if args.emulate:
+            from testbed.emu.run import emulated_runner
 
-        with emulated_runner(scenario, out) as runner:
-            cells = run_scenario(scenario, progress.update, runner.run_cell)
-            mode, extra = "emu", runner.extra()
-    else:
-        cells = run_scenario(scenario, progress.update)
-    progress.done()
-    checks = check_expectations(scenario, cells)
-    doc = results.document(scenario, cells, checks, mode, extra)
-    results.write(out, doc, cells)
-    if not args.no_html:
-        from testbed.report.html import write_html
+            with emulated_runner(scenario, out) as runner:
+                cells = run_scenario(scenario, progress.update, runner.run_cell)
+                mode, extra = "emu", runner.extra()
+        else:
+            cells = run_scenario(scenario, progress.update)
+        progress.done()
+        checks = check_expectations(scenario, cells)
+        doc = results.document(scenario, cells, checks, mode, extra)
+        results.write(out, doc, cells)
+        if not args.no_html:
+            from testbed.report.html import write_html
 
-        write_html(out, doc, cells)
+            write_html(out, doc, cells)
+    out = staging.final or out
     print(results.summary_text(scenario, cells, checks), end="")
     print(f"\nresults: {out}/results.json" + ("" if args.no_html else f"  report: {out}/report.html"))
     if args.check_expect and not all(k.ok for k in checks):
@@ -86,6 +89,23 @@ def _sweep(args: argparse.Namespace) -> int:
     print(results.table_text(doc), end="")
     print(f"\nresults: {out}/sweep.json  {out}/sweep.csv" + ("" if args.no_html else f"  report: {out}/report.html"))
     return EXIT_OK
+
+
+def _overrides(args: argparse.Namespace) -> list[Any]:
+    from testbed.config.overrides import Override
+
+    out = []
+    for flag, path, text in (("--seed", "seed", args.seed), ("--duration", "workload.duration_s", args.duration),
+                             ("--holding", "workload.holding.mean_s", args.holding)):
+        if text is None:
+            continue
+        try:
+            value: float = int(text) if flag == "--seed" or text.strip().lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            what = "an integer" if flag == "--seed" else "a number of seconds"
+            raise ConfigError(flag, "", None, f"expected {what}, got '{text}'") from None
+        out.append(Override(path, value, flag))
+    return out
 
 
 def _names(option: str | None) -> tuple[str, ...] | None:
@@ -205,16 +225,23 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are bad input too: one line, exit 2 (argparse prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="testbed", description="VoIP-blocking DPI testbed")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="testbed", description="VoIP-blocking DPI testbed")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a scenario (simulation; --emulate for Mininet)")
     run.add_argument("scenario")
     run.add_argument("--emulate", action="store_true", help="real packets on Mininet + OVS + os-ken (root)")
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
-    run.add_argument("--duration", type=float, help="override workload.duration_s (seconds)")
-    run.add_argument("--holding", type=float, help="override workload.holding.mean_s (seconds)")
+    run.add_argument("--seed", help="override the scenario's seed")
+    run.add_argument("--duration", help="override workload.duration_s (seconds)")
+    run.add_argument("--holding", help="override workload.holding.mean_s (seconds)")
     run.add_argument("--policies", help="run only these of the scenario's policies (comma-separated)")
     run.add_argument("--circumventions", help="run only these of the scenario's circumventions")
     run.add_argument("--out", default="results", help="results root (default: results/)")
@@ -278,12 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: Any = args.func(args)
+        sys.stdout.flush()
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`testbed classify --json ... | head -1`): stop quietly, as cat
+        # would; stdout goes to /dev/null so that the interpreter's last flush cannot fail too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return int(code)
 
 

@@ -22,6 +22,10 @@ class OperatorEdge(Topo):
         relay_capacity: concurrent calls each app relay carries (0: unlimited).
     """
 
+    # what only this topology knows (testbed.config.limits bounds the rest by unit): it has
+    # names and address blocks (10.<op>0.0.0/16) for this many operators
+    PARAM_BOUNDS = {"operators": (1, len(OPERATOR_NAMES))}
+
     def build(self, operators: int = 1, subscribers: int = 4, access_bw: float = 20,  # type: ignore[override]
               access_delay_ms: float = 15, access_jitter_ms: float = 3, access_loss_pct: float = 0.2,
               transit_delay_ms: float = 20, relay_capacity: int = 0, **_: Any) -> None:

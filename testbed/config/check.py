@@ -43,26 +43,31 @@ def check_file(path: Path, display: str) -> None:
         parse_scenario(node, ctx, path.resolve().parent)
 
 
-def _files(paths: list[str]) -> Iterator[Path]:
-    if not paths:
-        paths = [str(ROOT / "scenarios"), str(ROOT / "policies"), str(ROOT / "endpoints")]
-    for p in map(Path, paths):
-        if p.is_dir():
-            yield from sorted(list(p.glob("*.yaml")) + list(p.glob("*.yml")))
-        else:
-            yield p
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _check_one(path: Path) -> tuple[str, str | None]:
+    display = _display(path)
+    try:
+        check_file(path, display)
+    except ConfigError as exc:
+        return display, str(exc)
+    return display, None
 
 
 def check_paths(paths: list[str]) -> Iterator[tuple[str, str | None]]:
-    """(display path, None or the one-line error) for every file named or found."""
-    for path in _files(paths):
-        try:
-            display = str(path.resolve().relative_to(Path.cwd()))
-        except ValueError:
-            display = str(path)
-        try:
-            check_file(path, display)
-        except ConfigError as exc:
-            yield display, str(exc)
-        else:
-            yield display, None
+    """(display path, None or the one-line error) for every file named or found; a folder
+    with nothing to check is an error too (a typo must not pass as "all valid")."""
+    for p in map(Path, paths or [str(ROOT / "scenarios"), str(ROOT / "policies"), str(ROOT / "endpoints")]):
+        if not p.is_dir():
+            yield _check_one(p)
+            continue
+        found = sorted(list(p.glob("*.yaml")) + list(p.glob("*.yml")))
+        if not found:
+            yield _display(p), f"{_display(p)}: no .yaml or .yml files in this directory"
+        for path in found:
+            yield _check_one(path)

@@ -7,14 +7,17 @@ and strategy names), so a scenario that loads can run.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from testbed.config import limits
 from testbed.config.errors import ConfigError
-from testbed.config.schema import Ctx, ListOf, MapOf, Number, Str, Struct, join, shown
+from testbed.config.overrides import Override, apply
+from testbed.config.schema import Ctx, ListOf, MapOf, Name, Number, Spec, Str, Struct, join, mapping_items
 from testbed.config.yamlnodes import line_of, load_node, scalar_value
 from testbed.policy.load import available as available_policies
 from testbed.policy.load import load_policy, resolve
@@ -99,6 +102,19 @@ class Scenario:
     expect: tuple[Expect, ...] = ()
     source: str = ""
     policy_objects: dict[str, Policy] = field(default_factory=dict, compare=False)
+    # the validated document, so that overrides are validated against it again (overridden())
+    node: yaml.Node | None = field(default=None, compare=False, repr=False)
+
+
+def _check_work(w: Workload, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
+    """Whatever a run accepts it must finish: refuse up front what would not (limits.MAX_*)."""
+    hours = w.duration_s / 3600
+    error = limits.work_error(w.calls_per_hour * hours, 0, 0)
+    if error:
+        raise ctx.error(nodes.get("calls_per_hour", node), join(path, "calls_per_hour"), error)
+    error = limits.work_error(0, sum(w.flows_per_hour.values()) * hours, 0)
+    if error:
+        raise ctx.error(nodes.get("flows_per_hour", node), join(path, "flows_per_hour"), error)
 
 
 def _check_workload(w: Workload, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
@@ -109,6 +125,7 @@ def _check_workload(w: Workload, node: yaml.Node, nodes: dict[str, yaml.Node], c
         ctx.check(len(w.diurnal) == 24, nodes["diurnal"], join(path, "diurnal"),
                   f"expected 24 hourly weights, got {len(w.diurnal)}")
         ctx.check(sum(w.diurnal) > 0, nodes["diurnal"], join(path, "diurnal"), "weights are all zero")
+    _check_work(w, node, nodes, ctx, path)
 
 
 def _check_holding(h: Holding, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
@@ -120,7 +137,7 @@ WORKLOAD = Struct(Workload, {
     "duration_s": Number(0, 10 * 365 * 86400, lo_open=True),
     "calls_per_hour": Number(0, 1e9),
     "apps": MapOf(Struct(AppShare, {"share": Number(0, 1)}), key=Str(CALL_APPS, noun="app"), min_len=1),
-    "subscribers": Number(1, 10_000_000, integer=True),
+    "subscribers": Number(1, limits.MAX_SUBSCRIBERS, integer=True),
     "holding": Struct(Holding, {"distribution": Str(["exponential", "lognormal"], noun="distribution"),
                                 "mean_s": Number(0, 86400, lo_open=True), "sigma": Number(0, 5, lo_open=True)},
                       check=_check_holding),
@@ -142,11 +159,34 @@ CIRCUMVENTION = Struct(Circumvention, {
 })
 
 
-def topology_options(name: str) -> dict[str, Any]:
+def _build_params(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword options of a topology's ``build``, subclass first (ThreeOperators → OperatorEdge)."""
     from topologies import TOPOLOGIES
 
-    params = inspect.signature(TOPOLOGIES[name].build).parameters
-    return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    out: dict[str, inspect.Parameter] = {}
+    for cls in TOPOLOGIES[name].__mro__:
+        if "build" in vars(cls):
+            for k, p in inspect.signature(vars(cls)["build"]).parameters.items():
+                if p.default is not inspect.Parameter.empty and k not in out:
+                    out[k] = p
+    return out
+
+
+def topology_options(name: str) -> dict[str, Any]:
+    """A topology's options and their defaults."""
+    return {k: p.default for k, p in _build_params(name).items()}
+
+
+def topology_specs(name: str) -> dict[str, Number]:
+    """What each option of a topology accepts: its type and its bounds (testbed.config.limits)."""
+    from topologies import TOPOLOGIES
+
+    own = getattr(TOPOLOGIES[name], "PARAM_BOUNDS", {})
+    specs = {}
+    for k, p in _build_params(name).items():
+        lo, hi, integer, lo_open = limits.topology_bounds(k, p.annotation, own)
+        specs[k] = Number(lo, hi, integer=integer, lo_open=lo_open)
+    return specs
 
 
 def _topology_names() -> list[str]:
@@ -155,26 +195,32 @@ def _topology_names() -> list[str]:
     return list(TOPOLOGIES)
 
 
+class _Node(Spec):
+    """A mapping kept as its node, for a later pass that knows how to read it."""
+
+    what = "a mapping"
+
+    def load(self, node: yaml.Node, ctx: Ctx, path: str) -> Any:
+        mapping_items(self, node, ctx, path)
+        return node
+
+
 def _load_topology(node: yaml.Node, ctx: Ctx, path: str) -> TopologyRef:
     """``topology: name`` or ``topology: {name: ..., params: {...}}``."""
     if isinstance(node, yaml.ScalarNode):
         return TopologyRef(Str(_topology_names, noun="topology").load(node, ctx, path))
-    ref = Struct(TopologyRef, {"name": Str(_topology_names, noun="topology"),
-                               "params": MapOf(Number())}).load(node, ctx, path)
-    options = topology_options(ref.name)
-    params_node = next(v for k, v in node.value if scalar_value(k) == "params") if ref.params else None
-    for key_node, value_node in (params_node.value if params_node is not None else []):
-        key = scalar_value(key_node)
+    ref = Struct(TopologyRef, {"name": Str(_topology_names, noun="topology"), "params": _Node()}).load(node, ctx, path)
+    if not ref.params:
+        return ref
+    specs = topology_specs(ref.name)
+    params = {}
+    for key, key_node, value_node in mapping_items(_Node(), ref.params, ctx, join(path, "params")):
         where = join(join(path, "params"), key)
-        if key not in options:
+        if key not in specs:
             raise ctx.error(key_node, where, f"unknown option '{key}' of topology {ref.name} – "
-                                             f"choose one of [{', '.join(options)}]")
-        default = options[key]
-        value = ref.params[key]
-        if isinstance(default, int) and not isinstance(value, int):
-            raise ctx.error(value_node, where, f"expected an integer, got {shown(value_node)}")
-        ctx.check(value >= 0, value_node, where, f"expected a number >= 0, got {shown(value_node)}")
-    return ref
+                                             f"choose one of [{', '.join(specs)}]")
+        params[key] = specs[key].load(value_node, ctx, where)
+    return replace(ref, params=params)
 
 
 class _TopologySpec(Str):
@@ -185,18 +231,18 @@ class _TopologySpec(Str):
 
 
 EXPECT = Struct(Expect, {"policy": Str(), "circumvention": Str(), "metric": Str(list(METRICS), noun="metric"),
-                             "min": Number(), "max": Number()})
+                             "min": Number(-1e9, 1e9), "max": Number(-1e9, 1e9)})
 
 
 SCENARIO = Struct(Scenario, {
-    "name": Str(),
+    "name": Name("scenario name"),
     "description": Str(non_empty=False),
     "seed": Number(0, 2 ** 63, integer=True),
     "references": ListOf(Str()),
     "topology": _TopologySpec(),
     "workload": WORKLOAD,
     "policies": ListOf(Str(), min_len=1),
-    "circumventions": MapOf(CIRCUMVENTION),
+    "circumventions": MapOf(CIRCUMVENTION, key=Name("circumvention name")),
     "expect": ListOf(EXPECT),
 })
 
@@ -205,24 +251,48 @@ def _value_node(node: yaml.Node, key: str) -> yaml.Node:
     return next(v for k, v in node.value if scalar_value(k) == key)
 
 
-def parse_scenario(node: yaml.Node, ctx: Ctx, base: Path) -> Scenario:
-    doc = SCENARIO.load(node, ctx, "")
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system, say: no such policy either
+        return False
+
+
+def _load_policies(doc: Scenario, node: yaml.Node, ctx: Ctx, base: Path) -> dict[str, Policy]:
+    """Each listed policy, by name (policies/<name>.yaml) or by path (relative to the scenario)."""
     policies: dict[str, Policy] = {}
+    files: dict[str, str] = {}  # the name a cell's result files carry → the policy that has it
     policies_node = _value_node(node, "policies")
     for i, name in enumerate(doc.policies):
         item = policies_node.value[i]
         ctx.check(name not in policies, item, f"policies[{i}]", f"policy '{name}' is listed twice")
-        if name == "none" and not resolve(name).exists():
+        ctx.check(limits.slug(name) not in files, item, f"policies[{i}]",
+                  f"policy '{name}' would write its results under the name '{limits.slug(name)}' as "
+                  f"'{files.get(limits.slug(name))}' does – rename one")
+        files[limits.slug(name)] = name
+        if name == "none" and not _exists(resolve(name)):
             policies[name] = NO_POLICY
             continue
         path = resolve(name)
-        if not path.is_absolute() and not path.exists():
+        if not path.is_absolute() and not _exists(path):
             path = base / path
-        if not path.exists():
+        if not _exists(path):
             raise ctx.error(item, f"policies[{i}]", f"unknown policy '{name}' – choose one of "
                                                     f"[{', '.join(available_policies())}] or give a file path")
         policies[name] = load_policy(path, display=_display(path))
+    return policies
+
+
+def parse_scenario(node: yaml.Node, ctx: Ctx, base: Path) -> Scenario:
+    """Validate a scenario's node tree (from a file, maybe with overrides) and resolve what it names.
+
+    ``base`` is the folder policy paths are relative to (the scenario file's)."""
+    doc = SCENARIO.load(node, ctx, "")
+    policies = _load_policies(doc, node, ctx, base)
     circumventions = dict(doc.circumventions) or {"none": Circumvention()}
+    error = limits.work_error(0, 0, len(policies) * len(circumventions))
+    if error:
+        raise ctx.error(_value_node(node, "policies"), "policies", error)
     expects = []
     for i, e in enumerate(doc.expect):
         item = _value_node(node, "expect").value[i]
@@ -235,7 +305,7 @@ def parse_scenario(node: yaml.Node, ctx: Ctx, base: Path) -> Scenario:
         ctx.check(e.min is not None or e.max is not None, item, where, "give min, max or both")
         expects.append(replace(e, line=line_of(item)))
     return replace(doc, circumventions=circumventions, expect=tuple(expects), source=ctx.file,
-                   policy_objects=policies)
+                   policy_objects=policies, node=node)
 
 
 def _display(path: Path) -> str:
@@ -245,10 +315,11 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load, validate and resolve a scenario file; ConfigError on anything wrong."""
+def load_scenario(path: str | Path, overrides: Sequence[Override] = ()) -> Scenario:
+    """Load, validate and resolve a scenario file, with values set from elsewhere (``--duration``,
+    a sweep's point) applied first; ConfigError on anything wrong, naming file, YAML path and line."""
     name = _display(Path(path))
-    node = load_node(path, name)
+    node = apply(load_node(path, name), overrides, name)
     return parse_scenario(node, Ctx(name), Path(path).resolve().parent)
 
 
@@ -256,14 +327,22 @@ def overridden(scenario: Scenario, *, seed: int | None = None, duration_s: float
                holding_s: float | None = None, policies: tuple[str, ...] | None = None,
                circumventions: tuple[str, ...] | None = None) -> Scenario:
     """The scenario with command-line overrides: another seed, a shorter run, a subset of
-    its cells (and of its expectations, to match). Unknown cell names are ConfigErrors."""
-    w = scenario.workload
-    if seed is not None:
-        scenario = replace(scenario, seed=seed)
-    if duration_s is not None:
-        w = replace(w, duration_s=duration_s)
-    if holding_s is not None:
-        w = replace(w, holding=replace(w.holding, mean_s=holding_s))
+    its cells (and of its expectations, to match). Unknown cell names are ConfigErrors.
+
+    Values are validated as if the file said them (the same schema and limits), when the
+    scenario came from a file; a Scenario built in code is trusted."""
+    values = [Override(p, v, o) for p, v, o in (("seed", seed, "--seed"), ("workload.duration_s", duration_s, "--duration"),
+                                                ("workload.holding.mean_s", holding_s, "--holding")) if v is not None]
+    if values and scenario.node is not None:
+        node = apply(scenario.node, values, scenario.source)
+        scenario = parse_scenario(node, Ctx(scenario.source), Path(scenario.source).resolve().parent)
+    elif values:
+        w = scenario.workload
+        if duration_s is not None:
+            w = replace(w, duration_s=duration_s)
+        if holding_s is not None:
+            w = replace(w, holding=replace(w.holding, mean_s=holding_s))
+        scenario = replace(scenario, workload=w, seed=scenario.seed if seed is None else seed)
     keep_p = policies or scenario.policies
     keep_c = circumventions or tuple(scenario.circumventions)
     for option, names, known in (("--policies", keep_p, scenario.policies),
@@ -272,6 +351,6 @@ def overridden(scenario: Scenario, *, seed: int | None = None, duration_s: float
             if name not in known:
                 raise ConfigError(scenario.source, "", None,
                                   f"{option}: '{name}' is not in the scenario – choose one of [{', '.join(known)}]")
-    return replace(scenario, workload=w, policies=keep_p,
+    return replace(scenario, policies=keep_p,
                    circumventions={c: scenario.circumventions[c] for c in keep_c},
                    expect=tuple(e for e in scenario.expect if e.policy in keep_p and e.circumvention in keep_c))

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from testbed.config import limits
 from testbed.config.errors import ConfigError
 from testbed.config.yamlnodes import line_of, scalar_value
 
@@ -26,7 +27,12 @@ class Ctx:
     file: str
 
     def error(self, node: yaml.Node | None, path: str, message: str) -> ConfigError:
-        return ConfigError(self.file, path, line_of(node) if node is not None else None, message)
+        if node is None:
+            return ConfigError(self.file, path, None, message)
+        line = line_of(node)
+        if line is None and node.start_mark is not None:  # a value set from outside the file
+            message = f"{message} (set by {node.start_mark.name})"
+        return ConfigError(self.file, path, line, message)
 
     def check(self, ok: bool, node: yaml.Node | None, path: str, message: str) -> None:
         """Raise unless ``ok`` (FAUCET's test_config_condition, with a line)."""
@@ -50,10 +56,26 @@ def shown(node: yaml.Node) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= 80 else f"{value[:40]!r}… ({len(value)} characters)"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 64:  # only from an override: the loader refuses these
+        return f"an integer of {value.bit_length() * 30103 // 100000 + 1} digits"
     return str(value)
+
+
+def _as_number_text(value: Any) -> str | None:
+    """For a string YAML 1.1 did not read as a number (``1e9``: its floats need a dot and a
+    signed exponent) but Python would: how to write it so that it is one."""
+    if not isinstance(value, str) or not any(c.isdigit() for c in value):
+        return None
+    try:
+        x = float(value.replace("_", ""))
+    except ValueError:
+        return None
+    if not math.isfinite(x):
+        return None
+    return str(int(x)) if x.is_integer() and abs(x) < 1e18 else repr(x)
 
 
 class Spec:
@@ -95,6 +117,10 @@ class Number(Spec):
 
     def load(self, node: yaml.Node, ctx: Ctx, path: str) -> Any:
         value = self.scalar(node, ctx, path)
+        hint = _as_number_text(value)
+        if hint is not None:
+            raise ctx.error(node, path, f"expected {self.what}, got {shown(node)} (YAML reads {value} as a "
+                                        f"string: write {hint})")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(node, ctx, path)
         if self.integer and not isinstance(value, int):
@@ -129,6 +155,20 @@ class Str(Spec):
             if value not in options:
                 raise ctx.error(node, path, f"unknown {self.noun} '{value}' – choose one of "
                                             f"[{', '.join(sorted(options))}]")
+        return value
+
+
+class Name(Str):
+    """A name that becomes part of a file or directory name: a safe slug (limits.NAME_RULE)."""
+
+    def __init__(self, noun: str = "name") -> None:
+        super().__init__(noun=noun)
+        self.what = f"a {noun}"
+
+    def load(self, node: yaml.Node, ctx: Ctx, path: str) -> Any:
+        value = super().load(node, ctx, path)
+        ctx.check(limits.is_name(value), node, path,
+                  f"expected a {self.noun} of {limits.NAME_RULE} characters, got {shown(node)}")
         return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from testbed.config.errors import ConfigError
+from testbed.config.files import not_regular
 from testbed.dpi.classifier import NOT_INSPECTED, Classifier, Verdict
 from testbed.packets.capture import ReadStats, read_ip
 from testbed.packets.ip import L4_NAMES, addr_text
@@ -104,13 +106,25 @@ def format_table(rows: list[FlowRow], *, with_policy: bool) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _results(paths: list[str], policy: Policy, identify: bool, err: TextIO) -> Iterator[CaptureResult]:
+def _unusable(path: str) -> str | None:
+    """Why ``path`` cannot be a capture (missing, a directory, a FIFO, a device), or None."""
+    try:
+        kind = not_regular(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return "no such capture file"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror}"
+    return None if kind is None else f"not a regular file ({kind})"
+
+
+def _results(paths: list[str], policy: Policy, identify: bool, err: TextIO,
+             unread: list[str]) -> Iterator[CaptureResult]:
     for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(path)
         result = run_capture(path, policy, identify=identify)
         if result.stats.error:
             print(f"testbed: {path}: {result.stats.error}", file=err)
+            if result.stats.packets == 0:
+                unread.append(path)
         yield result
 
 
@@ -141,13 +155,20 @@ def load_named_policy(name: str) -> Policy:
 
 
 def _run(args: argparse.Namespace, policy: Policy, identify: bool) -> int:
+    """Exit 2 (nothing read) when a path is no file; 1 when no capture could be read at all."""
     out, err = sys.stdout, sys.stderr
-    try:
-        total = _print(_results(list(args.captures), policy, identify, err), bool(args.json),
-                       policy is not NO_POLICY, out)
-    except FileNotFoundError as exc:
-        print(f"testbed: {exc.args[0]}: no such capture file", file=err)
-        return 2
+    for path in args.captures:
+        why = _unusable(path)
+        if why is not None:
+            print(f"testbed: {path}: {why}", file=err)
+            return 2
+    unread: list[str] = []
+    total = _print(_results(list(args.captures), policy, identify, err, unread), bool(args.json),
+                   policy is not NO_POLICY, out)
+    if len(unread) == len(args.captures):
+        print(f"testbed: nothing could be read from {'the capture' if len(unread) == 1 else 'any capture'}",
+              file=err)
+        return 1
     if policy is not NO_POLICY and not args.json:
         flows = total.pop("flows", 0)
         parts = ", ".join(f"{n} {action}" for action, n in sorted(total.items()))

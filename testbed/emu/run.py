@@ -60,7 +60,7 @@ class EmuRunner:
                               "bandwidth": "HTB (tc) on every link with a bw",
                               "delay_jitter_loss": s.shaper,
                               "degrade": "DSCP mark by the DPI; iptables statistic + NFQUEUE delayer at receivers",
-                              "pcap": str(s.workdir / "dpi.pcap"),
+                              "pcap": "dpi.pcap",  # in the results directory (renamed when complete)
                               "cells": self.windows}}
 
 

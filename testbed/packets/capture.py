@@ -194,9 +194,10 @@ def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[
                 continue
             stats.ip_packets += 1
             yield ts, ip
-    except (ValueError, struct.error) as exc:
+    except (ValueError, struct.error, OSError) as exc:
+        # OSError: files that cannot be mapped or sought (/proc, /sys), a read error mid-way
         what = "not a capture file" if stats.packets == 0 else f"stopped after {stats.packets} packets"
-        stats.error = f"{what}: {exc}"
+        stats.error = f"{what}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
 
 
 def write_ip(path: str | Path, packets: list[tuple[float, bytes]]) -> None:

@@ -3,25 +3,83 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from testbed.config import limits
 from testbed.config.errors import ConfigError
+from testbed.config.files import read_text
 from testbed.report.table import COLUMNS
 
 METRICS = [(key, title) for key, title, _ in COLUMNS[2:]]
 
 
-def load(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(str(path), "", None, "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(str(path), "", exc.lineno, f"not JSON: {exc.msg}") from None
-    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith("testbed.results/"):
-        raise ConfigError(str(path), "schema", None, "not a testbed results.json")
+def _number(value: Any) -> bool:
+    """A metric value we can print and subtract: null, or a finite number of sane size."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value.bit_length() <= 64 if isinstance(value, int) else math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validate(doc: Any, name: str) -> dict[str, Any]:
+    """The parts of a results.json that ``compare`` reads, checked; ConfigError naming the key."""
+    def need(ok: bool, where: str, message: str) -> None:
+        if not ok:
+            raise ConfigError(name, where, None, message)
+
+    need(isinstance(doc, dict), "", f"expected a JSON object, got {_shown(doc)}")
+    need(str(doc.get("schema", "")).startswith("testbed.results/"), "schema", "not a testbed results.json")
+    for key, kind, ok in (("scenario", "a string", lambda v: isinstance(v, str)),
+                          ("mode", "a string", lambda v: isinstance(v, str)),
+                          ("seed", "an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)
+                           and v.bit_length() <= 64),
+                          ("cells", "a list", lambda v: isinstance(v, list))):
+        need(key in doc, "", f"missing key '{key}'")
+        need(ok(doc[key]), key, f"expected {kind}, got {_shown(doc[key])}")
+    for i, cell in enumerate(doc["cells"]):
+        where = f"cells[{i}]"
+        need(isinstance(cell, dict), where, f"expected an object, got {_shown(cell)}")
+        for key in ("policy", "circumvention", "summary"):
+            need(key in cell, where, f"missing key '{key}'")
+        for key in ("policy", "circumvention"):
+            need(isinstance(cell[key], str), f"{where}.{key}", f"expected a string, got {_shown(cell[key])}")
+        need(isinstance(cell["summary"], dict), f"{where}.summary", f"expected an object, got {_shown(cell['summary'])}")
+        for metric, _ in METRICS:
+            value = cell["summary"].get(metric)
+            need(_number(value), f"{where}.summary.{metric}", f"expected a number or null, got {_shown(value)}")
     return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A results.json: a regular file within limits.MAX_RESULTS_BYTES, UTF-8 JSON, the schema checked."""
+    name = str(path)
+    text = read_text(path, limits.MAX_RESULTS_BYTES, name)
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(name, "", exc.lineno, f"not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(name, "", None, "not JSON we read: nested too deeply") from None
+    except ValueError as exc:  # NaN, Infinity, an integer of thousands of digits
+        what = "an integer of thousands of digits" if "integer string conversion" in str(exc) else str(exc)
+        raise ConfigError(name, "", None, f"not JSON we read: {what}") from None
+    return validate(doc, name)
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> str:

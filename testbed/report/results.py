@@ -7,12 +7,21 @@ bytes; the run's time goes into the directory name only.
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
+import shutil
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
+from testbed.config import limits
+from testbed.config.errors import ConfigError
 from testbed.config.scenario import Scenario
 from testbed.report.table import render
 from testbed.run import Cell, Checked
@@ -51,26 +60,79 @@ def summary_text(scenario: Scenario, cells: list[Cell], checks: list[Checked]) -
     return text
 
 
-def output_dir(root: Path, scenario: Scenario) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = root / scenario.name / stamp
-    n = 1
-    while out.exists():
-        n += 1
-        out = root / scenario.name / f"{stamp}-{n}"
-    out.mkdir(parents=True)
-    return out
+INCOMPLETE = "INCOMPLETE"  # the marker file of a results directory still being written
+
+
+class Staged:
+    """A run's results directory, written where nothing mistakes it for a result.
+
+    It is made at the start as ``<root>/<scenario>/.<stamp>-XXXXXXXX.incomplete/`` (hidden,
+    unique, holding an ``INCOMPLETE`` file) and renamed to ``<stamp>`` — or ``<stamp>-2``,
+    ``-3``… when a run started in the same second got there first — only when complete.
+    A rename onto a directory that is not empty fails, so two runs never share one.
+    """
+
+    def __init__(self, root: Path, scenario: str) -> None:
+        self.started = time.strftime("%Y%m%d-%H%M%S")
+        if root.exists() and not root.is_dir():
+            raise ConfigError("--out", "", None, f"'{root}' is not a directory")
+        self.parent = root / limits.slug(scenario)  # a slug: always one level under root
+        try:
+            self.parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.started}-", suffix=".incomplete", dir=self.parent))
+            os.chmod(self.path, 0o755)
+            (self.path / INCOMPLETE).write_text("this run did not finish: nothing here is a result\n")
+        except OSError as exc:
+            raise ConfigError("--out", "", None, f"cannot write results under '{root}': "
+                                                 f"{exc.strerror or exc}") from None
+        self.final: Path | None = None
+
+    def commit(self) -> Path:
+        (self.path / INCOMPLETE).unlink()
+        for n in range(1, 10_000):
+            target = self.parent / (self.started if n == 1 else f"{self.started}-{n}")
+            try:
+                os.rename(self.path, target)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    continue
+                raise
+            self.final = target
+            return target
+        raise FileExistsError(f"no free name for {self.parent / self.started}")
+
+
+@contextmanager
+def staged(root: Path, scenario: str, keep_on_failure: bool = False) -> Iterator[Staged]:
+    """``with staged(out, name) as s:`` write into ``s.path``; ``s.final`` is the results directory
+    once the block ended normally. However else it ends (an error, Ctrl-C) nothing is left that
+    looks complete: the directory is removed, or with ``keep_on_failure`` (an emulation's logs)
+    kept under its hidden ``.incomplete`` name with its ``INCOMPLETE`` marker."""
+    s = Staged(root, scenario)
+    try:
+        yield s
+    except BaseException:
+        if keep_on_failure:
+            print(f"incomplete output (logs) kept in {s.path}", file=sys.stderr)
+        else:
+            shutil.rmtree(s.path, ignore_errors=True)
+        raise
+    s.commit()
+
+
+def file_name(kind: str, policy: str, circumvention: str) -> str:
+    """``calls-<policy>--<circumvention>.csv``; a policy given by path is a slug here."""
+    return f"{kind}-{limits.slug(policy)}--{limits.slug(circumvention)}.csv"
 
 
 def write(out: Path, doc: dict[str, Any], cells: list[Cell]) -> None:
     """results.json and, per cell, calls-<policy>--<circumvention>.csv and flows-….csv."""
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     for cell in cells:
-        name = f"{cell.policy}--{cell.circumvention}"
         for kind, records in (("calls", cell.calls), ("flows", cell.flows)):
             if not records:
                 continue
-            with open(out / f"{kind}-{name}.csv", "w", newline="") as f:
+            with open(out / file_name(kind, cell.policy, cell.circumvention), "w", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow(type(records[0]).columns())
                 writer.writerows(tuple(round(v, 3) if isinstance(v, float) else v for v in astuple(r))

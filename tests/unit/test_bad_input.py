@@ -89,7 +89,7 @@ CASES = [
      "scenarios/x.yaml:3 topology.params.hosts: unknown option 'hosts' of topology dumbbell – choose one of "
      "[subscribers, bw, delay_ms, jitter_ms, loss_pct, relay_capacity]"),
     ("scenarios/x.yaml", scenario().replace("subscribers: 2}", "subscribers: 2.5}"),
-     "scenarios/x.yaml:3 topology.params.subscribers: expected an integer, got 2.5"),
+     "scenarios/x.yaml:3 topology.params.subscribers: expected an integer in [1, 250], got 2.5"),
     ("scenarios/x.yaml", scenario().replace("strategy: vpn,", "strategy: tor,"),
      "scenarios/x.yaml:7 circumventions.vpn.strategy: unknown strategy 'tor' – choose one of "
      "[none, obfuscation, port-hopping, turn-tcp443, vpn, vpn-tcp443]"),
