@@ -103,7 +103,8 @@ def _overrides(args: argparse.Namespace) -> list[Any]:
             value: float = int(text) if flag == "--seed" or text.strip().lstrip("+-").isdigit() else float(text)
         except ValueError:
             what = "an integer" if flag == "--seed" else "a number of seconds"
-            raise ConfigError(flag, "", None, f"expected {what}, got '{text}'") from None
+            got = repr(text) if len(text) <= 40 else f"{text[:40]!r}… ({len(text)} characters)"
+            raise ConfigError(flag, "", None, f"expected {what}, got {got}") from None
         out.append(Override(path, value, flag))
     return out
 

@@ -115,6 +115,8 @@ def parse_node(text: str, name: str) -> yaml.Node:
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context and not exc.context.startswith("while "):  # "expected a single document"
+            problem = f"{exc.context}, {exc.problem}"
         raise ConfigError(name, "", line, f"invalid YAML: {problem}") from None
     except yaml.reader.ReaderError as exc:  # a control character, say: no mark, a position
         line = text.count("\n", 0, exc.position) + 1

@@ -80,11 +80,15 @@ class Staged:
         try:
             self.parent.mkdir(parents=True, exist_ok=True)
             self.path = Path(tempfile.mkdtemp(prefix=f".{self.started}-", suffix=".incomplete", dir=self.parent))
-            os.chmod(self.path, 0o755)
-            (self.path / INCOMPLETE).write_text("this run did not finish: nothing here is a result\n")
         except OSError as exc:
             raise ConfigError("--out", "", None, f"cannot write results under '{root}': "
                                                  f"{exc.strerror or exc}") from None
+        try:
+            os.chmod(self.path, 0o755)
+            (self.path / INCOMPLETE).write_text("this run did not finish: nothing here is a result\n")
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
         self.final: Path | None = None
 
     def commit(self) -> Path:
