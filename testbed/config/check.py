@@ -9,7 +9,7 @@ import yaml
 
 from testbed.config.errors import ConfigError
 from testbed.config.schema import Ctx
-from testbed.config.yamlnodes import load_node, scalar_value
+from testbed.config.yamlnodes import load_node, top_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ def _kind(path: Path, node: yaml.Node) -> str:
         return "endpoints"
     if path.parent.name in ("policies", "scenarios"):
         return "policy" if path.parent.name == "policies" else "scenario"
-    keys = {scalar_value(k) for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
+    keys = top_keys(node)
     return "policy" if "rules" in keys else "scenario"
 
 

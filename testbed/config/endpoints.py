@@ -32,7 +32,7 @@ import yaml
 
 from testbed.config.errors import ConfigError
 from testbed.config.schema import Convert, Ctx, ListOf, Spec, Str, Struct, join
-from testbed.config.yamlnodes import load_node, scalar_value
+from testbed.config.yamlnodes import load_node, top_keys
 from testbed.dpi.catalog import APPS, VOIP
 from testbed.dpi.knowledge import Block, Knowledge, Names, Ports, Service, Source
 
@@ -168,6 +168,6 @@ def is_endpoints_file(path: Path, node: yaml.Node) -> bool:
     """By folder, else by its top keys (``testbed check`` tells the kinds apart)."""
     if path.parent.name == "endpoints":
         return True
-    keys = {scalar_value(k) for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
+    keys = top_keys(node)
     return "service" in keys
 

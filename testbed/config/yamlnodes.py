@@ -44,6 +44,13 @@ def scalar_value(node: yaml.ScalarNode) -> Any:
     return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
+def top_keys(node: yaml.Node) -> set[str]:
+    """The plain keys at the top of a mapping (to tell kinds of file apart); {} for anything else."""
+    if not isinstance(node, yaml.MappingNode):
+        return set()
+    return {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose composer refuses what our formats do not use, before composing it.
 

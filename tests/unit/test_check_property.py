@@ -1,4 +1,4 @@
-"""Property: ``testbed check`` on any mutation of a shipped scenario or policy either accepts
+"""Property: ``testbed check`` on any mutation of a shipped scenario, policy or endpoints file either accepts
 it (exit 0) or refuses it with one line (exit 2) — never a traceback, never slow.
 
 A scenario check accepts is then run (one cell, cut short): what check accepts, run
@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from testbed.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = {path: path.read_text() for path in sorted((ROOT / "scenarios").glob("*.yaml"))
-        + sorted((ROOT / "policies").glob("*.yaml"))}
+DOCS = {path: path.read_text() for folder in ("scenarios", "policies", "endpoints")
+        for path in sorted((ROOT / folder).glob("*.yaml"))}
 
 HOSTILE_VALUES = st.one_of(
     st.integers(min_value=-(10 ** 30), max_value=10 ** 30), st.floats(), st.booleans(), st.none(),
