@@ -57,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from testbed.report.results import staged
     from testbed.sweep import html, results
     from testbed.sweep.cluster import ClusterError, dask_client, run_tasks
     from testbed.sweep.progress import SweepProgress
@@ -70,22 +71,25 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers {args.workers}", "", None, "expected at least 1 worker")
     varies, points = sweep_points(args.scenario, args.vary)
     tasks = tasks_of(points, args.replicates)
-    progress = SweepProgress([", ".join(f"{k}={v}" for k, v in p.values.items()) for p in points],
-                             args.replicates, enabled=not args.quiet)
-    progress.start()
+    base = points[0].scenario
+    # the results directory first: --out is checked before the work, and only a complete sweep is renamed
+    # into place (testbed.report.results.staged)
     try:
-        with dask_client(args.scheduler, args.workers) as client:
-            cell_results = run_tasks(client, tasks, progress.task_done)
+        with staged(Path(args.out), base.name, prefix="sweep-") as staging:
+            progress = SweepProgress([", ".join(f"{k}={v}" for k, v in p.values.items()) for p in points],
+                                     args.replicates, enabled=not args.quiet)
+            progress.start()
+            with dask_client(args.scheduler, args.workers) as client:
+                cell_results = run_tasks(client, tasks, progress.task_done)
+            progress.finish()
+            doc = results.document(base.name, base.source, varies, points, tasks, cell_results, args.replicates)
+            results.write(staging.path, doc)
+            if not args.no_html:
+                results.write_atomic(staging.path / "report.html", html.render(doc))
     except ClusterError as exc:
         print(exc, file=sys.stderr)
         return EXIT_FAILED
-    progress.finish()
-    base = points[0].scenario
-    doc = results.document(base.name, base.source, varies, points, tasks, cell_results, args.replicates)
-    out = results.sweep_dir(Path(args.out), base.name)
-    results.write(out, doc)
-    if not args.no_html:
-        results.write_atomic(out / "report.html", html.render(doc))
+    out = staging.final
     print(results.table_text(doc), end="")
     print(f"\nresults: {out}/sweep.json  {out}/sweep.csv" + ("" if args.no_html else f"  report: {out}/report.html"))
     return EXIT_OK

@@ -72,8 +72,8 @@ class Staged:
     A rename onto a directory that is not empty fails, so two runs never share one.
     """
 
-    def __init__(self, root: Path, scenario: str) -> None:
-        self.started = time.strftime("%Y%m%d-%H%M%S")
+    def __init__(self, root: Path, scenario: str, prefix: str = "") -> None:
+        self.started = prefix + time.strftime("%Y%m%d-%H%M%S")
         if root.exists() and not root.is_dir():
             raise ConfigError("--out", "", None, f"'{root}' is not a directory")
         self.parent = root / limits.slug(scenario)  # a slug: always one level under root
@@ -107,12 +107,13 @@ class Staged:
 
 
 @contextmanager
-def staged(root: Path, scenario: str, keep_on_failure: bool = False) -> Iterator[Staged]:
+def staged(root: Path, scenario: str, keep_on_failure: bool = False, prefix: str = "") -> Iterator[Staged]:
     """``with staged(out, name) as s:`` write into ``s.path``; ``s.final`` is the results directory
     once the block ended normally. However else it ends (an error, Ctrl-C) nothing is left that
     looks complete: the directory is removed, or with ``keep_on_failure`` (an emulation's logs)
-    kept under its hidden ``.incomplete`` name with its ``INCOMPLETE`` marker."""
-    s = Staged(root, scenario)
+    kept under its hidden ``.incomplete`` name with its ``INCOMPLETE`` marker. ``prefix``
+    starts the name (``sweep-``)."""
+    s = Staged(root, scenario, prefix)
     try:
         yield s
     except BaseException:

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,17 +139,6 @@ def table_text(doc: dict[str, Any]) -> str:
 
 def value_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def sweep_dir(root: Path, name: str) -> Path:
-    """A new ``root/<scenario>/sweep-<time>`` (the time only in the name, never in the files)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out, n = root / name / f"sweep-{stamp}", 1
-    while out.exists():
-        n += 1
-        out = root / name / f"sweep-{stamp}-{n}"
-    out.mkdir(parents=True)
-    return out
 
 
 def write_atomic(path: Path, text: str) -> None:

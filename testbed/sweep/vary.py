@@ -29,7 +29,7 @@ import yaml
 from testbed.config.errors import ConfigError
 from testbed.config.scenario import Scenario, _display, parse_scenario
 from testbed.config.schema import Ctx, join, shown
-from testbed.config.yamlnodes import load_node, scalar_value
+from testbed.config.yamlnodes import load_node, parse_node, scalar_value
 
 MAX_POINTS = 10_000
 # the plain scalars a value may be: no tags of its own, no documents, no aliases
@@ -108,12 +108,14 @@ def value_texts(spec: str) -> list[str]:
 
 
 def _scalar(text: str) -> yaml.ScalarNode:
+    """A value read by the one YAML loader, with its limits (no tags, anchors, giant integers)."""
+    shown = repr(text) if len(text) <= 40 else f"{text[:40]!r}… ({len(text)} characters)"
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        node = None
+        node = parse_node(text, "--vary")
+    except ConfigError as exc:
+        raise ValueError(f"{shown}: {exc.message}") from None
     if not isinstance(node, yaml.ScalarNode) or node.tag not in _PLAIN_TAGS:
-        raise ValueError(f"'{text}' is not a plain YAML scalar")
+        raise ValueError(f"{shown} is not a plain YAML scalar")
     return node
 
 

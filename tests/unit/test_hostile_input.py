@@ -317,3 +317,14 @@ def test_out_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     (tmp_path / "d" / "x").write_text("a file where the scenario's folder goes\n")
     assert main(["run", "--quiet", "--out", "d", X]) == 2
     assert _one_line(capsys) == "--out: cannot write results under 'd': File exists"
+
+
+def test_sweep_out_is_checked_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    _setup(tmp_path, X, BASE)
+    (tmp_path / "f").write_text("mine\n")
+    started = time.perf_counter()
+    assert main(["sweep", "--quiet", "--out", "f", "--vary", "workload.duration_s=30,60", X]) == 2
+    assert _one_line(capsys) == "--out: 'f' is not a directory"
+    assert time.perf_counter() - started < 2  # no cluster was started

@@ -157,7 +157,11 @@ BAD = [
     (["--vary", "workload.calls_per_hour=1,,2"],
      "scenarios/tiny.yaml:10 workload.calls_per_hour: --vary: empty value in '1,,2'"),
     (["--vary", "workload.calls_per_hour=!!python/object:os.system 1"],
-     "scenarios/tiny.yaml:10 workload.calls_per_hour: --vary: '!!python/object:os.system 1' is not a plain YAML scalar"),
+     "scenarios/tiny.yaml:10 workload.calls_per_hour: --vary: '!!python/object:os.system 1': tags "
+     "(!!python/object:os.system) are not supported – write a plain value"),
+    (["--vary", "workload.calls_per_hour=" + "9" * 5000],
+     "scenarios/tiny.yaml:10 workload.calls_per_hour: --vary: '" + "9" * 40 + "'… (5000 characters): integer of "
+     "5000 characters – at most 20"),
     (["--vary", "policies[2]=vpn-block"],
      "scenarios/tiny.yaml:4 policies: --vary policies[2]: no item [2], the list has 2"),
     (["--vary", "seed.x=1"],
