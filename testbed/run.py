@@ -7,7 +7,6 @@ by luck (common random numbers).
 from __future__ import annotations
 
 import gc
-import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,10 +14,12 @@ from typing import Any
 
 import simpy
 
+from testbed.call.calls import Calls, Carrier
+from testbed.call.model import CallModel
+from testbed.call.records import CallRecord, FlowRecord
 from testbed.config.scenario import Expect, Scenario
 from testbed.metrics.summary import aggregate, outcomes
-from testbed.workload.calls import CallWorkload, Network
-from testbed.workload.records import CallRecord, FlowRecord
+from testbed.workload.calls import CallWorkload
 
 # after the last arrival, calls still in progress run to their end (up to this long)
 DRAIN_S = 4 * 3600.0
@@ -55,24 +56,33 @@ def build_topology(scenario: Scenario) -> Any:
     return TOPOLOGIES[scenario.topology.name](**scenario.topology.params)
 
 
-def run_cell(scenario: Scenario, policy_name: str, circ_name: str,
-             progress: Callable[[float, str], None] | None = None) -> Cell:
-    """Simulate one cell of the matrix."""
+NetworkFactory = Callable[[Scenario, str], Carrier]   # (scenario, policy name) → a network for the cell
+
+
+def simulated(scenario: Scenario, policy_name: str) -> Carrier:
+    """The default network: the simulator."""
     from testbed.sim.network import SimNetwork
 
-    network = SimNetwork(build_topology(scenario), scenario.policy_objects[policy_name], scenario.workload,
-                         random.Random(f"network:{scenario.seed}"), scenario.seed)
-    cell = play(simpy.Environment(), network, scenario, policy_name, circ_name, progress,
+    return SimNetwork(build_topology(scenario), scenario.policy_objects[policy_name], scenario.workload,
+                      scenario.seed)
+
+
+def run_cell(scenario: Scenario, policy_name: str, circ_name: str,
+             progress: Callable[[float, str], None] | None = None,
+             network: NetworkFactory = simulated) -> Cell:
+    """Run one cell of the matrix in simulated time."""
+    carrier = network(scenario, policy_name)
+    cell = play(simpy.Environment(), carrier, scenario, policy_name, circ_name, progress,
                 until=scenario.workload.duration_s + DRAIN_S)
-    cell.extra["classifications"] = network.classifications
+    cell.extra["classifications"] = getattr(carrier, "classifications", 0)
     return cell
 
 
-def play(env: simpy.Environment, network: Network, scenario: Scenario, policy_name: str, circ_name: str,
+def play(env: simpy.Environment, network: Carrier, scenario: Scenario, policy_name: str, circ_name: str,
          progress: Callable[[float, str], None] | None = None, until: float | None = None) -> Cell:
-    """Run the scenario's workload against ``network`` (either mode) and aggregate its records."""
-    workload = CallWorkload(env, scenario.workload, network, random.Random(f"workload:{scenario.seed}"),
-                            scenario.circumventions[circ_name], progress)
+    """Run the scenario's workload on ``network`` (either mode) and aggregate its records."""
+    calls = Calls(network, CallModel(scenario.workload))
+    workload = CallWorkload(env, scenario.workload, calls, scenario.seed, scenario.circumventions[circ_name], progress)
     env.process(workload.source())
     with fewer_collections():
         env.run(until=until)

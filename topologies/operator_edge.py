@@ -19,6 +19,11 @@ class OperatorEdge(Topo):
         access_bw: Mbit/s of each subscriber's access link.
         access_delay_ms, access_jitter_ms, access_loss_pct: the radio access link.
         transit_delay_ms: core → internet (international transit).
+        vpn_delay_ms: internet → the VPN server, one way. The apps' relays sit at the
+            internet exchange (1 ms); a commercial VPN exit is further: 15 ms by default,
+            an exit elsewhere in Western Europe seen from Morocco's transit point. A call
+            through it pays the detour both ways.
+        turn_delay_ms: internet → the public TURN server (coturn), one way.
         relay_capacity: concurrent calls each app relay carries (0: unlimited).
     """
 
@@ -28,11 +33,14 @@ class OperatorEdge(Topo):
 
     def build(self, operators: int = 1, subscribers: int = 4, access_bw: float = 20,  # type: ignore[override]
               access_delay_ms: float = 15, access_jitter_ms: float = 3, access_loss_pct: float = 0.2,
-              transit_delay_ms: float = 20, relay_capacity: int = 0, **_: Any) -> None:
+              transit_delay_ms: float = 20, vpn_delay_ms: float = 15, turn_delay_ms: float = 15,
+              relay_capacity: int = 0, **_: Any) -> None:
         internet = self.addSwitch("tbnet0", role="internet", dpid="%016x" % 0xF0)
+        away = {"vpn": vpn_delay_ms, "turn": turn_delay_ms}
         for name, ip, serves in INTERNET_SERVERS:
             host = self.addHost(name, ip=ip, role="server", serves=serves, capacity=relay_capacity)
-            self.addLink(host, internet, bw=1000, delay="1ms")
+            delay = max((away[s] for s in serves if s in away), default=1)
+            self.addLink(host, internet, bw=1000, delay=f"{delay:g}ms")
         for op in range(1, operators + 1):
             label = OPERATOR_NAMES[op - 1]
             access = self.addSwitch(f"tbacc{op}", role="access", operator=label, dpid="%016x" % (0x10 * op + 1))

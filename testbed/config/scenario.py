@@ -25,7 +25,7 @@ from testbed.policy.model import NO_POLICY, Policy
 from testbed.traffic.apps import CALL_APPS, FLOW_APPS
 from testbed.traffic.circumvention import STRATEGIES
 
-METRICS = ("success_pct", "asr_pct", "ser_pct", "seer_pct", "median_mos", "median_pdd_ms",
+METRICS = ("success_pct", "asr_pct", "ser_pct", "seer_pct", "median_mos", "p10_mos", "median_pdd_ms",
            "median_ttb_ms", "median_ttb_packets", "hit_pct", "collateral_pct", "adopters_pct",
            "capacity_blocked_pct", "mean_loss_pct", "ott_success_pct", "operator_success_pct")
 

@@ -135,6 +135,7 @@ class Agent:
 
     def open(self, flow: FlowSide, mark: int = 0) -> None:
         self.flows[flow.id] = flow
+        flow.opened = time.time()
         sock = self._socket(flow.tcp)
         if mark:   # routed by ``ip rule fwmark``: this flow, not the host, enters a tunnel
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
@@ -245,7 +246,8 @@ class Agent:
 
     def report(self, flow: FlowSide) -> None:
         self.say(Report(self.name, flow.id, "client" if flow.client else "server", flow.error, flow.aborted,
-                        flow.start, time.time(), flow.sent, flow.sent_bytes, flow.sent_media, flow.recv.summary()))
+                        flow.opened, flow.start, time.time(), flow.sent, flow.sent_bytes, flow.sent_media,
+                        flow.recv.summary()))
 
     def forget(self, flow: FlowSide) -> None:
         self.flows.pop(flow.id, None)

@@ -42,6 +42,7 @@ class FlowSide:
         self.sock: socket.socket | None = None
         self.connected = not self.tcp or not client   # a TCP server side starts at accept
         self.recv = Receiver()
+        self.opened: float | None = None   # a client's dial: when it was told to start
         self.start: float | None = None
         self.done = False
         self.error: str | None = None

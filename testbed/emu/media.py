@@ -12,18 +12,21 @@ the DPI sees the app's framing unchanged.
 from __future__ import annotations
 
 import math
+import statistics
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from testbed.emu.messages import RecvStats
 from testbed.metrics.jitter import JitterEstimator
+from testbed.metrics.playout import burst_ratio, playout
 from testbed.traffic.apps import MEDIA, FlowPlan
 
 MAGIC = b"\xe6\x75\x1a\xb5"
 _STAMP = struct.Struct("!4sId")
 STAMP_LEN = _STAMP.size  # 16
 TEMPLATES = 4            # the last media packets of the opening each side repeats
+ARRIVALS_KEPT = 8        # arrival times kept of a flow's first packets (PDD: when the ringback came)
 
 
 def stamp(template: bytes, seq: int, sent: float) -> bytes:
@@ -64,11 +67,9 @@ class Receiver:
     max_seq_sent: float | None = None   # the send stamp of the highest sequence number
     first: float | None = None
     last: float | None = None
-    _seen: set[int] = field(default_factory=set)
+    arrivals: list[float] = field(default_factory=list)
+    _delays: dict[int, float] = field(default_factory=dict)   # sequence number → one-way delay (ms)
     _jitter: JitterEstimator = field(default_factory=JitterEstimator)
-    _n: int = 0
-    _mean: float = 0.0
-    _m2: float = 0.0
 
     def add(self, payload: bytes, now: float) -> None:
         self.packets += 1
@@ -76,22 +77,19 @@ class Receiver:
         if self.first is None:
             self.first = now
         self.last = now
+        if len(self.arrivals) < ARRIVALS_KEPT:
+            self.arrivals.append(now)
         found = read_stamp(payload)
         if found is None:
             return
         seq, sent = found
-        if seq in self._seen:
+        if seq in self._delays:
             return
-        self._seen.add(seq)
+        self._delays[seq] = (now - sent) * 1000
         self.media += 1
         if seq > self.max_seq:
             self.max_seq, self.max_seq_sent = seq, sent
         self._jitter.add(sent, now)
-        delay = now - sent
-        self._n += 1       # Welford: mean and variance of the one-way delay in one pass
-        step = delay - self._mean
-        self._mean += step / self._n
-        self._m2 += step * (delay - self._mean)
 
     def loss_pct(self) -> float:
         """Loss seen so far from the sequence numbers (the sender's count is better, at the end)."""
@@ -99,12 +97,21 @@ class Receiver:
         return 100.0 * (expected - self.media) / expected if expected > 0 else 0.0
 
     def summary(self) -> RecvStats:
+        """What arrived, and its playout (lost or late as far as the sequence numbers tell)."""
+        delays = list(self._delays.values())
+        play = playout(delays)
+        n = self.max_seq + 1
+        deadline = play.base_ms + play.buffer_ms if play else 0.0
+        bad = [self._delays.get(i, math.inf) > deadline for i in range(n)]
         return RecvStats(packets=self.packets, octets=self.octets, media=self.media, max_seq=self.max_seq,
                          max_seq_sent=self.max_seq_sent, first=self.first, last=self.last,
                          loss_pct=round(self.loss_pct(), 3),
-                         jitter_ms=round(self._jitter.jitter * 1000, 3) if self._n > 1 else None,
-                         delay_ms=round(self._mean * 1000, 3) if self._n else None,
-                         delay_std_ms=round(math.sqrt(self._m2 / self._n) * 1000, 3) if self._n > 1 else None)
+                         jitter_ms=round(self._jitter.jitter * 1000, 3) if self.media > 1 else None,
+                         delay_ms=round(statistics.fmean(delays), 3) if delays else None,
+                         arrivals=tuple(self.arrivals),
+                         base_ms=round(play.base_ms, 3) if play else None,
+                         buffer_ms=round(play.buffer_ms, 3) if play else None,
+                         late=play.late if play else 0, burst_r=round(burst_ratio(bad), 3) if n else 1.0)
 
 
 class StreamSplitter:

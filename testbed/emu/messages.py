@@ -111,7 +111,11 @@ class RecvStats:
     loss_pct: float = 0.0              # media lost as the sequence numbers tell (the sender's count is better)
     jitter_ms: float | None = None     # RFC 3550 interarrival jitter
     delay_ms: float | None = None      # mean one-way delay from the stamps
-    delay_std_ms: float | None = None
+    arrivals: tuple[float, ...] = ()   # the first packets' arrivals (the ringback is one of them)
+    base_ms: float | None = None       # the playout (``testbed.metrics.playout``): median delay,
+    buffer_ms: float | None = None     # the jitter buffer,
+    late: int = 0                      # media packets later than both,
+    burst_r: float = 1.0               # and G.107's BurstR of what was lost or late
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ class Report:
     side: str                  # "client" | "server"
     error: str | None          # "refused" (ICMP unreachable) | "reset" (TCP RST)
     aborted: str | None        # why it ended early: an error, "timeout", "no-answer", "no-media", "poor", ...
+    opened: float | None       # when the agent was told to start it (a client's dial)
     start: float | None        # None: the flow never started on this side
     end: float
     sent: int

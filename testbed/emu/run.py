@@ -9,7 +9,6 @@ the simulator's schema, plus each call's record and what the DPI reported.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ class EmuRunner:
         session.set_policies(scenario.policy_objects[policy_name])
         first_event = len(session.events)
         env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
-        network = EmuNetwork(session, scenario.workload, random.Random(f"network:{scenario.seed}"), scenario.seed)
+        network = EmuNetwork(session, scenario.workload, scenario.seed)
         started = time.time()
         # until the last call, retry and flow is over: nothing left to schedule
         cell = play(env, network, scenario, policy_name, circ_name, progress)

@@ -91,9 +91,10 @@ def effective_ie(ie: float, bpl: float, ppl_pct: float, burst_r: float = D.Burst
     return ie + (95 - ie) * ppl_pct / (ppl_pct / burst_r + bpl)
 
 
-def r_factor(ta_ms: float, ppl_pct: float, ie: float = 0.0, bpl: float = 25.1, a: float = 0.0) -> float:
+def r_factor(ta_ms: float, ppl_pct: float, ie: float = 0.0, bpl: float = 25.1, a: float = 0.0,
+             burst_r: float = D.BurstR) -> float:
     """R = Ro - Is - Id - Ie-eff + A."""
-    return _RO - _IS - delay_impairment(ta_ms) - effective_ie(ie, bpl, ppl_pct) + a
+    return _RO - _IS - delay_impairment(ta_ms) - effective_ie(ie, bpl, ppl_pct, burst_r) + a
 
 
 def mos(r: float) -> float:
@@ -106,17 +107,19 @@ def mos(r: float) -> float:
 
 
 CODEC_LOOKAHEAD_MS = 5.0
-MIN_JITTER_BUFFER_MS = 10.0
 
 
-def mouth_to_ear_ms(network_delay_ms: float, delay_std_ms: float, frame_ms: float) -> float:
-    """Ta: network delay + packetisation (one frame) + a jitter buffer sized to 2σ of the
-    delay variation (at least 10 ms) + the codec's look-ahead. Both modes use this."""
-    return network_delay_ms + frame_ms + max(2 * delay_std_ms, MIN_JITTER_BUFFER_MS) + CODEC_LOOKAHEAD_MS
+def mouth_to_ear_ms(network_delay_ms: float, buffer_ms: float, frame_ms: float) -> float:
+    """Ta: network delay + packetisation (one frame) + the jitter buffer
+    (``testbed.metrics.playout``) + the codec's look-ahead. Both modes use this."""
+    return network_delay_ms + frame_ms + buffer_ms + CODEC_LOOKAHEAD_MS
 
 
 @lru_cache(maxsize=65536)
-def mos_for(ta_ms: float, ppl_pct: float, ie: float, bpl: float) -> tuple[float, float]:
-    """(R, MOS), cached: the simulator asks for the same rounded inputs many times."""
-    r = r_factor(ta_ms, ppl_pct, ie, bpl)
+def mos_for(ta_ms: float, ppl_pct: float, ie: float, bpl: float, burst_r: float = 1.0) -> tuple[float, float]:
+    """(R, MOS), cached: the simulator asks for the same rounded inputs many times.
+
+    ``burst_r``: G.107's BurstR, 1 for random loss, more when losses come in bursts
+    (a TCP stall makes a run of packets late at once)."""
+    r = r_factor(ta_ms, ppl_pct, ie, bpl, burst_r=burst_r)
     return r, mos(r)

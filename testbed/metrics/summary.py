@@ -2,10 +2,13 @@
 
 Definitions (RFC 6076 where it has one):
 - success_pct: call intents (after retries) that ended in a completed call, out of
-  those not ended by the callee not answering.
-- asr_pct: answered attempts (the callee picked up: completed, no media, dropped) / attempts.
-  Our calls see no redirects, so RFC 6076 SER equals ASR here.
-- seer_pct: RFC 6076 SEER: answered or user-caused (no answer) / attempts.
+  those not ended by the users: the callee not answering, the caller already busy.
+- asr_pct: answered attempts (the callee picked up, whatever came after: completed,
+  no media, dropped, reset) / attempts. Our calls see no redirects, so RFC 6076 SER
+  equals ASR here.
+- seer_pct: RFC 6076 SEER: answered or user-caused (no answer, busy) / attempts.
+- median_mos, p10_mos: the median MOS of completed calls, and the MOS of their worst
+  tenth (the 10th percentile): a degrade or a lossy tunnel shows there first.
 - hit_pct: VoIP call attempts that a policy action hit.
 - collateral_pct: non-VoIP flows (web, game, chat) that a policy action hit.
 - median_ttb_ms / _packets: time-to-block from the first packet of the flow that was hit.
@@ -17,19 +20,8 @@ import statistics
 from collections import Counter
 from typing import Any
 
+from testbed.call.records import CAPACITY, COMPLETED, USER_CAUSED, CallRecord, FlowRecord
 from testbed.traffic.apps import PROFILES
-from testbed.workload.records import (
-    CAPACITY,
-    COMPLETED,
-    DROPPED,
-    NO_ANSWER,
-    NO_MEDIA,
-    SIGNALLING_BLOCKED,
-    CallRecord,
-    FlowRecord,
-)
-
-ANSWERED = frozenset((COMPLETED, NO_MEDIA, DROPPED))
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -40,14 +32,22 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+def _p10(values: list[float]) -> float | None:
+    """The 10th percentile (nearest rank): the worst tenth's best."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, -(-len(ordered) // 10) - 1)], 3)
+
+
 class _Group:
     """Running tallies for one group of call attempts (all, OTT, operator, one app)."""
 
-    __slots__ = ("attempts", "answered", "no_answer", "capacity", "hit", "mos", "loss", "pdd", "ttb_ms",
+    __slots__ = ("attempts", "answered", "user_caused", "capacity", "hit", "mos", "loss", "pdd", "ttb_ms",
                  "ttb_packets", "final", "dpi_apps")
 
     def __init__(self) -> None:
-        self.attempts = self.answered = self.no_answer = self.capacity = self.hit = 0
+        self.attempts = self.answered = self.user_caused = self.capacity = self.hit = 0
         self.mos: list[float] = []
         self.loss: list[float] = []
         self.pdd: list[float] = []
@@ -59,16 +59,16 @@ class _Group:
     def add(self, c: CallRecord) -> None:
         outcome = c.outcome
         self.attempts += 1
-        if outcome in ANSWERED:
+        if c.answered:
             self.answered += 1
-        elif outcome == NO_ANSWER:
-            self.no_answer += 1
+        elif outcome in USER_CAUSED:
+            self.user_caused += 1
         elif outcome == CAPACITY:
             self.capacity += 1
         if outcome == COMPLETED:
             self.mos.append(c.mos)
             self.loss.append(c.loss_pct)
-        if outcome != SIGNALLING_BLOCKED:
+        if c.pdd_ms is not None:
             self.pdd.append(c.pdd_ms)
         if c.ttb_packets:
             self.hit += 1
@@ -81,7 +81,7 @@ class _Group:
     def merged(self, other: _Group) -> _Group:
         """A group holding both (apps have disjoint intents)."""
         out = _Group()
-        for name in ("attempts", "answered", "no_answer", "capacity", "hit"):
+        for name in ("attempts", "answered", "user_caused", "capacity", "hit"):
             setattr(out, name, getattr(self, name) + getattr(other, name))
         for name in ("mos", "loss", "pdd", "ttb_ms", "ttb_packets"):
             setattr(out, name, getattr(self, name) + getattr(other, name))
@@ -90,8 +90,8 @@ class _Group:
         return out
 
     def success(self) -> float | None:
-        """Share of intents completed, out of intents not ended by no-answer."""
-        counted = [o for o in self.final.values() if o != NO_ANSWER]
+        """Share of intents completed, out of intents not ended by the users (no answer, busy)."""
+        counted = [o for o in self.final.values() if o not in USER_CAUSED]
         return _pct(sum(o == COMPLETED for o in counted), len(counted))
 
 
@@ -122,8 +122,9 @@ def _summary(groups: dict[str, _Group], flows: list[FlowRecord], subscribers: in
         "success_pct": g.success(),
         "asr_pct": _pct(g.answered, g.attempts),
         "ser_pct": _pct(g.answered, g.attempts),
-        "seer_pct": _pct(g.answered + g.no_answer, g.attempts),
+        "seer_pct": _pct(g.answered + g.user_caused, g.attempts),
         "median_mos": _median(g.mos),
+        "p10_mos": _p10(g.mos),
         "median_pdd_ms": _median(g.pdd),
         "mean_loss_pct": round(statistics.fmean(g.loss), 3) if g.loss else None,
         "hit_pct": _pct(g.hit, g.attempts),
@@ -144,7 +145,7 @@ def _per_app(groups: dict[str, _Group], flows: list[FlowRecord]) -> dict[str, di
         if app in groups:
             g = groups[app]
             out[app] = {"intents": len(g.final), "attempts": g.attempts, "success_pct": g.success(),
-                        "hit_pct": _pct(g.hit, g.attempts), "median_mos": _median(g.mos),
+                        "hit_pct": _pct(g.hit, g.attempts), "median_mos": _median(g.mos), "p10_mos": _p10(g.mos),
                         "dpi_apps": dict(sorted(g.dpi_apps.items()))}
         theirs = [f for f in flows if f.app == app]
         if theirs:

@@ -11,6 +11,7 @@ COLUMNS = (
     ("ott_success_pct", "OTT ok %", "{:.1f}"),
     ("asr_pct", "ASR %", "{:.1f}"),
     ("median_mos", "MOS", "{:.2f}"),
+    ("p10_mos", "p10 MOS", "{:.2f}"),
     ("median_pdd_ms", "PDD ms", "{:.0f}"),
     ("hit_pct", "hit %", "{:.1f}"),
     ("median_ttb_ms", "TTB ms", "{:.0f}"),

@@ -1,17 +1,15 @@
-"""The simulated network: the real classifier decides, a link model does the rest.
+"""The simulated network: the real classifier decides, the link model carries the rest.
 
-For each call the first packets of each of its flows — real bytes from
-``testbed.traffic`` — go through the real ``Classifier`` with the cell's policy.
-The verdict's action then decides the rest of the call flow-level: drop → the
-media never arrives and the app gives up after the setup timeout; reset → the
-call fails at once; throttle → the excess over the meter rate is lost; degrade
-→ added loss, jitter and delay. Loss, delay and jitter of the path come from the
-topology's links. A relay with ``capacity`` N refuses the (N+1)th concurrent call.
+It carries a call's plan (``testbed.call.plan``) flow-level. The first packets of each
+of the call's flows — real bytes — go through the real ``Classifier`` with the cell's
+policy, one classifier for the whole call (so what one flow taught it names the next),
+timed as the DPI switch on the path sees them. Then ``testbed.sim.physics`` and
+``testbed.sim.links`` draw what the path, the load on its links and the policy's action
+do to the rest: whether the signalling got its answers, the ringback, the media's loss,
+lateness and delay. What that means for the call is ``testbed.call.model``'s to say.
 
-Bytes are generated per *variant* (``workload.variants`` random draws per app,
-strategy and subscriber host) and their verdicts cached: the classifier is
-deterministic in the bytes, so a million calls cost a few hundred classifier
-runs. ``variants: 0`` builds and classifies every call's own bytes.
+Verdicts are cached per variant of the bytes and subscriber host: the classifier is
+deterministic in the bytes and the addresses.
 """
 
 from __future__ import annotations
@@ -24,228 +22,182 @@ from typing import Any
 
 import simpy
 
+from testbed.call.model import MEDIA_PHASE, SIGNALLING_PHASE, Delivery, Media, Seen, expected_pdd_ms
+from testbed.call.plan import CallPlan, Planner, Route, Variant, ringback
 from testbed.config.scenario import Workload as WorkloadSpec
 from testbed.dpi.classifier import Classifier, Verdict
-from testbed.metrics.emodel import mos_for, mouth_to_ear_ms
 from testbed.metrics.jitter import expected_jitter
-from testbed.policy.model import DEGRADE, DROP, RESET, THROTTLE, Policy
-from testbed.topo import PathModel, path, server_for, subscriber_hosts
-from testbed.traffic.apps import OPENING_PACKETS, PROCESSING_MS, PROFILES, SIGNALLING, FlowPlan
-from testbed.traffic.circumvention import STRATEGIES, Strategy
-from testbed.traffic.wire import Endpoints, packets
-from testbed.workload.calls import Attempt, Subscriber
-from testbed.workload.records import (
-    CAPACITY,
-    COMPLETED,
-    DROPPED,
-    NO_ANSWER,
-    NO_MEDIA,
-    SIGNALLING_BLOCKED,
-    CallRecord,
-    FlowRecord,
-)
-from testbed.workload.records import RESET as RESET_OUT
-
-NO_ANSWER_RINGS = 4       # the caller gives up after this many ring periods
+from testbed.metrics.playout import buffer_ms, normal_late_fraction
+from testbed.policy.model import DEGRADE, RESET, THROTTLE, Policy
+from testbed.sim import physics
+from testbed.sim.links import Links
+from testbed.topo import subscriber_hosts
+from testbed.traffic.apps import PROFILES, SIGNALLING
+from testbed.traffic.wire import Endpoints, packets, seen_at
+from testbed.workload.calls import Subscriber
 
 
-@dataclass(frozen=True)
-class Classified:
-    """A variant's flows, what the DPI said of each, and what that means for a call.
-
-    Everything a call needs that does not change from call to call is worked out
-    once here, so that placing a call is a few branches and one draw.
-    """
-
-    flows: tuple[tuple[FlowPlan, Verdict], ...]
-    server: str
-    capacity: int                  # of the server (0: unlimited)
-    path: PathModel
-    hit: Verdict | None            # the verdict the policy acts on (signalling before media)
-    setup_s: float                 # post-dial delay
-    # what the policy does before the callee answers, and after: (outcome, seconds) or ("", 0)
-    refused: tuple[str, float] = ("", 0.0)
-    unheard: tuple[str, float] = ("", 0.0)
-    # the media of a call that goes ahead
-    loss: float = 0.0              # after the action and the strategy's transport
-    delay_ms: float = 0.0
-    jitter_ms: float = 0.0         # RFC 3550 jitter a receiver would measure
-    mouth_to_ear_ms: int = 0       # delay + packetisation + jitter buffer + look-ahead
-    packets_per_s: float = 50.0
-    ie: float = 0.0
-    bpl: float = 25.1
-    # for the record
-    dpi_app: str = ""
-    action: str = "allow"
-    rule: str = ""
-    ttb_packets: int = 0
-    ttb_ms: float = 0.0
+def _timing(route: Route) -> tuple[float, float]:
+    """(the first leg's round trip, the DPI's round trip to the first hop), in seconds."""
+    return 2 * route.first_leg.delay_ms / 1000, 2 * route.from_dpi_ms / 1000
 
 
-def classify(policy: Policy, plan: FlowPlan, ends: Endpoints, classifier: Classifier | None = None) -> Verdict:
-    """Feed a flow's opening to a fresh classifier; settle it if the opening ran out first.
+@dataclass(frozen=True, slots=True)
+class Carriage:
+    """A variant's flows as the DPI treated them, and the parts of the call's fate that do not
+    change from call to call (worked out once: placing a call is then a few draws)."""
 
-    ``classifier`` (with the same policy) is reset and reused: building one costs more
-    than classifying a flow.
-    """
-    if classifier is None:
-        classifier = Classifier(policy)
-    else:
-        classifier.reset()
-    for t, packet in packets(plan, ends):
-        verdict = classifier.feed(packet, t)
-        if verdict is not None:
-            return verdict
-    return classifier.flush()[0]
+    seen: tuple[Seen, ...]
+    signalled: bool
+    reset: str
+    rings: bool                # the ringback passes the DPI
+    media_flows: bool          # some media reaches the far end
+    links: tuple[int, ...]     # the link directions the media loads
+    kbps: float                # each way, overhead included
+    loss: float                # path ⊕ degrade (before queues, throttle, TCP)
+    delay_ms: float
+    sigma_ms: float
+    meter_kbps: float
+    over_tcp: bool
+    frame_ms: float
 
 
 class SimNetwork:
-    """Implements ``testbed.workload.calls.Network`` in simulated time."""
+    """Implements ``testbed.call.calls.Carrier`` in simulated time."""
 
-    def __init__(self, topo: Any, policy: Policy, spec: WorkloadSpec, rng: random.Random, seed: int) -> None:
-        self.topo, self.policy, self.spec, self.rng, self.seed = topo, policy, spec, rng, seed
-        self.info = {h: topo.nodeInfo(h) for h in topo.hosts()}
-        self.busy: dict[str, int] = {}
-        self._paths: dict[tuple[str, str], PathModel] = {}
-        self._variants: dict[tuple[str, str, str], list[Classified | None]] = {}
+    def __init__(self, topo: Any, policy: Policy, spec: WorkloadSpec, seed: int) -> None:
+        self.policy, self.spec = policy, spec
+        self.planner = Planner(topo, seed, spec.variants)
+        self.rng = random.Random(f"network:{seed}")     # link draws only
+        self.links = Links(topo)
+        self._carriages: dict[tuple[str, str, str, int], Carriage] = {}
+        self._flows: dict[tuple[str, str, int], Seen] = {}
         self._classifier = Classifier(policy)
         self.classifications = 0
+        self._load_background(spec)
 
-    def subscriber_hosts(self) -> list[tuple[str, str]]:
-        return subscriber_hosts(self.info)
+    def _load_background(self, spec: WorkloadSpec) -> None:
+        """Non-VoIP flows' mean load (Little's law), spread over the hosts like the subscribers."""
+        hosts = subscriber_hosts(self.planner.info)
+        n, h = spec.subscribers, len(hosts)
+        for app, per_hour in spec.flows_per_hour.items():
+            rate = max(p.kbps for p in self.planner.variant(app, "none", 0).flows)
+            for i, (host, operator) in enumerate(hosts):
+                share = (n // h + (i < n % h)) / n      # subscriber i sits on host i mod h
+                route = self.planner.route(app, "none", host, operator)
+                self.links.add(self.links.both_ways(route.links), per_hour / 3600 * share * PROFILES[app].mean_s * rate)
 
-    def server_for(self, profile: str, operator: str) -> str:
-        return server_for(self.topo, self.info, profile, operator)
+    # -- the DPI -----------------------------------------------------------------------------
+    def _classify(self, route: Route, variant: Variant, host: str) -> tuple[Verdict, ...]:
+        """Every flow of the variant through one fresh classifier, as the DPI switch sees it."""
+        classifier = self._classifier
+        classifier.reset()
+        client, server = self.planner.ip(host), self.planner.ip(route.first_hop)
+        rtt_s, lag_s = _timing(route)
+        verdicts = []
+        for plan, port in zip(variant.flows, variant.client_ports):
+            verdict = None
+            for t, packet in packets(plan, Endpoints(client, port, server, plan.server_port), rtt_s, lag_s):
+                verdict = classifier.feed(packet, t)
+                if verdict is not None:
+                    break
+            verdicts.append(verdict if verdict is not None else classifier.flush()[0])
+            self.classifications += 1
+        return tuple(verdicts)
 
-    def path(self, src: str, dst: str) -> PathModel:
-        key = (src, dst)
-        if key not in self._paths:
-            self._paths[key] = path(self.topo, src, dst)
-        return self._paths[key]
-
-    def pick(self, app: str, strategy: str, sub: Subscriber, call_id: int) -> Classified:
-        """One of the app's variants at random (built and classified on first use)."""
-        count = self.spec.variants
-        if count == 0:
-            return self.classified(app, strategy, sub, call_id)
-        key = (app, strategy, sub.host)
-        slots = self._variants.get(key)
-        if slots is None:
-            slots = self._variants[key] = [None] * count
-        i = int(self.rng.random() * count)
-        found = slots[i]
+    def carriage(self, plan: CallPlan) -> Carriage:
+        att, variant = plan.attempt, plan.variant
+        key = (att.app, att.strategy, att.subscriber.host, variant.index)
+        found = self._carriages.get(key)
         if found is None:
-            found = slots[i] = self.classified(app, strategy, sub, i)
+            found = self._carriage(plan)
+            if self.planner.variants:
+                self._carriages[key] = found
         return found
 
-    def classified(self, app: str, strategy_name: str, sub: Subscriber, variant: int) -> Classified:
-        """Build a variant's first packets and run them through the classifier."""
-        strategy = STRATEGIES[strategy_name]
-        tag = f"{self.seed}:{app}:{strategy_name}:{variant}"
-        plans = PROFILES[app].build(random.Random("build:" + tag), OPENING_PACKETS)
-        plans = strategy.transform(plans, random.Random("wrap:" + tag))
-        ports = random.Random("ports:" + tag)
-        server = self.server_for(app, sub.operator)
-        media_path = self.path(sub.host, server)
-        first_hop = server
-        if strategy.via is not None:
-            first_hop = self.server_for(strategy.via, sub.operator)
-            media_path = self.path(sub.host, first_hop).via(self.path(first_hop, server))
-        client_ip = str(self.info[sub.host]["ip"]).split("/")[0]
-        server_ip = str(self.info[first_hop]["ip"]).split("/")[0]
-        flows = []
-        for plan in plans:
-            ends = Endpoints(client_ip, ports.randint(32768, 60999), server_ip, plan.server_port)
-            flows.append((plan, classify(self.policy, plan, ends, self._classifier)))
-            self.classifications += 1
-        capacity = int(self.info[server].get("capacity") or 0)
-        return effects(app, strategy, tuple(flows), server, capacity, media_path, self.spec)
+    def _carriage(self, plan: CallPlan) -> Carriage:
+        route, variant = plan.route, plan.variant
+        verdicts = self._classify(route, variant, plan.attempt.subscriber.host)
+        seen = tuple(Seen.of(f.role, v) for f, v in zip(variant.flows, verdicts))
+        signalling = [s for s in seen if s.role == SIGNALLING]
+        media = [s for s in seen if s.role != SIGNALLING]
+        reset = (SIGNALLING_PHASE if any(s.action.kind == RESET for s in signalling)
+                 else MEDIA_PHASE if any(s.action.kind == RESET for s in media) else "")
+        # the ringback passes unless its flow was stopped before it reached the DPI
+        first, ring = seen[0], ringback(variant.flows[0])
+        rings = not (first.stops and (ring is None or first.ms <= 1000 * seen_at(variant.flows[0], ring, *_timing(route))))
+        acts = [s.action for s in media]
+        loss, delay, sigma = route.path.loss, route.path.delay_ms, route.path.jitter_ms
+        for a in acts:
+            if a.kind == DEGRADE:
+                loss = physics.combined(loss, a.loss_pct / 100)
+                sigma = math.hypot(sigma, a.jitter_ms)
+                delay += a.delay_ms
+        meter = min((a.kbps for a in acts if a.kind == THROTTLE), default=math.inf)
+        codec = plan.profile.codec
+        assert codec is not None
+        return Carriage(seen, not any(s.stops for s in signalling), reset, rings, not any(s.stops for s in media),
+                        self.links.both_ways(route.links), plan.media_kbps, loss, delay, sigma, meter,
+                        plan.strategy.over_tcp, codec.frame_ms)
 
-    def flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> FlowRecord:
-        """A non-VoIP flow: only what the DPI does to it matters (collateral damage)."""
-        _, verdict = self.pick(app, "none", sub, 0).flows[0]
-        return FlowRecord(env.now, sub.ident, app, PROFILES[app].category, verdict.app or "",
-                          verdict.action.kind, verdict.rule or "")
+    # -- carrying ------------------------------------------------------------------------------
+    def carry(self, env: simpy.Environment, plan: CallPlan) -> Generator[Any, Any, Delivery]:
+        return self.deliver(plan)
+        yield  # a generator like the emulation's, whose carriage takes time
 
-    def call(self, env: simpy.Environment, att: Attempt) -> Generator[Any, Any, CallRecord]:
-        spec, sub = self.spec, att.subscriber
-        c = self.pick(att.app, att.strategy, sub, att.call_id)
-        record = CallRecord(att.call_id, att.intent_id, att.attempt, env.now, sub.ident, sub.operator, att.app,
-                            att.strategy, COMPLETED, c.setup_s * 1000, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, c.dpi_app,
-                            c.action, c.rule, c.ttb_packets, c.ttb_ms)
-        outcome, wait = c.refused
-        if not outcome:
-            if c.capacity and self.busy.get(c.server, 0) >= c.capacity:
-                outcome, wait = CAPACITY, c.setup_s
-            elif spec.answer_probability < 1 and self.rng.random() >= spec.answer_probability:
-                outcome, wait = NO_ANSWER, c.setup_s + spec.ring_s * NO_ANSWER_RINGS
-            else:
-                outcome, wait = c.unheard
-        if outcome:
-            record.outcome = outcome
-            yield env.timeout(wait)
-            return record
-        loss_pct = self._loss_pct(c, att.holding_s)
-        record.r_factor, record.mos = mos_for(c.mouth_to_ear_ms, int(loss_pct * 10 + 0.5) / 10, c.ie, c.bpl)
-        record.loss_pct, record.jitter_ms, record.delay_ms = loss_pct, c.jitter_ms, c.delay_ms
-        hold = att.holding_s
-        if loss_pct > spec.max_call_loss_pct:
-            record.outcome = DROPPED
-            hold = spec.setup_timeout_s
-        record.duration_s = hold
-        busy = self.busy
-        busy[c.server] = busy.get(c.server, 0) + 1
-        yield env.timeout(c.setup_s + spec.ring_s + hold)
-        busy[c.server] -= 1
-        return record
+    def deliver(self, plan: CallPlan) -> Delivery:
+        c = self.carriage(plan)
+        pdd = expected_pdd_ms(plan) if c.rings else None
+        if not c.signalled or c.reset == SIGNALLING_PHASE or not plan.attempt.answers:
+            return Delivery(c.seen, c.signalled, c.reset, pdd)
+        if c.reset or not c.media_flows:
+            return Delivery(c.seen, True, c.reset, pdd)
+        self.links.add(c.links, c.kbps)
+        queue_loss, queue_ms = self.links.state(c.links)
+        return Delivery(c.seen, True, "", None if pdd is None else pdd + 2 * queue_ms,
+                        self._media(c, physics.combined(c.loss, queue_loss), c.delay_ms + queue_ms,
+                                    plan.attempt.holding_s),
+                        held_s=plan.attempt.holding_s)
 
-    def _loss_pct(self, c: Classified, holding_s: float) -> float:
-        """This call's media loss, drawn around the variant's loss rate (normal ≈ binomial)."""
-        loss = c.loss
-        if not 0 < loss < 1:
-            return 100 * loss
-        n = max(1, int(holding_s * c.packets_per_s))
-        lost = n * loss + math.sqrt(n * loss * (1 - loss)) * self.rng.gauss(0, 1)
-        return min(100.0, max(0.0, 100 * lost / n))
+    def _media(self, c: Carriage, loss: float, delay: float, held_s: float) -> Media:
+        """The media's fate: expected loss and lateness, then this call's draw around them."""
+        buffer = buffer_ms(c.sigma_ms)
+        late = normal_late_fraction(c.sigma_ms)
+        burst = 1.0
+        if c.over_tcp:   # retransmitted, in order: losses come late, in bursts
+            late_tcp, burst = physics.tcp_late(loss, 2 * delay, c.frame_ms, buffer, c.kbps, c.meter_kbps)
+            late, lost = physics.combined(late, late_tcp), 0.0
+        else:
+            lost = physics.throttled(loss, c.kbps, c.meter_kbps)
+        expected = physics.combined(lost, late)
+        drawn = self._draw(expected, c.frame_ms, held_s)
+        return Media(round(100 * drawn, 3), round(100 * drawn * (late / expected), 3) if expected else 0.0,
+                     round(delay, 3), buffer, round(expected_jitter(c.sigma_ms), 3), burst)
 
+    def _draw(self, p: float, frame_ms: float, seconds: float) -> float:
+        """This call's loss around the expected rate (normal ≈ binomial over its packets)."""
+        if not 0 < p < 1:
+            return p
+        n = max(1.0, seconds * 1000 / frame_ms)
+        return min(1.0, max(0.0, p + math.sqrt(p * (1 - p) / n) * self.rng.gauss(0, 1)))
 
-def effects(app: str, strategy: Strategy, flows: tuple[tuple[FlowPlan, Verdict], ...], server: str,
-            capacity: int, p: PathModel, spec: WorkloadSpec) -> Classified:
-    """What the path, the policy's action and the strategy's transport do to a call of this variant."""
-    profile = PROFILES[app]
-    hits = sorted((pv for pv in flows if pv[1].action.hits), key=lambda pv: pv[0].role != SIGNALLING)
-    hit_plan, hit = hits[0] if hits else (None, None)
-    setup_s = (profile.setup_rtts * 2 * p.delay_ms + PROCESSING_MS) / 1000
-    shown = hit if hit is not None else flows[-1][1]
-    record: dict[str, Any] = dict(dpi_app=shown.app or "", action=hit.action.kind if hit else "allow",
-                                  rule=hit.rule or "" if hit else "", ttb_packets=hit.packet_index if hit else 0,
-                                  ttb_ms=round(hit.elapsed * 1000, 3) if hit else 0.0)
-    action = hit.action if hit is not None else None
-    refused = unheard = ("", 0.0)
-    if action is not None and action.kind in (DROP, RESET):
-        if hit_plan is not None and hit_plan.role == SIGNALLING:
-            refused = ((SIGNALLING_BLOCKED, spec.setup_timeout_s) if action.kind == DROP
-                       else (RESET_OUT, p.delay_ms / 500))
-        else:  # the callee answers; then no media (drop: the app times out) or a reset
-            unheard = ((NO_MEDIA, setup_s + spec.ring_s + spec.setup_timeout_s) if action.kind == DROP
-                       else (RESET_OUT, setup_s + spec.ring_s))
-    codec = profile.codec
-    if codec is None:  # not a call: only the verdict matters
-        return Classified(flows, server, capacity, p, hit, setup_s, refused, unheard, **record)
-    loss, delay, sigma = p.loss, p.delay_ms, p.jitter_ms
-    media_kbps = max(pl.kbps for pl, _ in flows) + strategy.overhead_bytes * 8 * codec.packets_per_s / 1000
-    if action is not None and action.kind == THROTTLE and media_kbps > action.kbps:
-        loss = 1 - (1 - loss) * (action.kbps / media_kbps)  # the meter drops the excess
-    if action is not None and action.kind == DEGRADE:
-        loss = 1 - (1 - loss) * (1 - action.loss_pct / 100)
-        sigma = math.hypot(sigma, action.jitter_ms)
-        delay += action.delay_ms
-    if strategy.over_tcp:  # retransmitted, not lost: each loss stalls the stream one round trip
-        rtt = 2 * delay
-        delay += loss * rtt
-        sigma = math.hypot(sigma, rtt * math.sqrt(loss))
-        loss = 0.0
-    mouth_to_ear = mouth_to_ear_ms(delay, sigma, codec.frame_ms)
-    return Classified(flows, server, capacity, p, hit, setup_s, refused, unheard, loss, delay,
-                      expected_jitter(sigma), round(mouth_to_ear), codec.packets_per_s, codec.ie, codec.bpl,
-                      **record)
+    def release(self, plan: CallPlan, delivery: Delivery) -> None:
+        if delivery.media is not None:
+            c = self.carriage(plan)
+            self.links.add(c.links, -c.kbps)
+
+    def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:
+        return self.flow_seen(sub, app)
+        yield
+
+    def flow_seen(self, sub: Subscriber, app: str) -> Seen:
+        """What the DPI does to a non-VoIP flow of this app from this subscriber."""
+        index = self.planner.pick(0) if self.planner.variants else 0
+        key = (app, sub.host, index)
+        found = self._flows.get(key)
+        if found is None:
+            route = self.planner.route(app, "none", sub.host, sub.operator)
+            variant = self.planner.variant(app, "none", index)
+            found = Seen.of(variant.flows[0].role, self._classify(route, variant, sub.host)[0])
+            self._flows[key] = found
+        return found

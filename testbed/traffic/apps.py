@@ -30,6 +30,7 @@ class Segment:
     t: float        # seconds after the flow's first packet
     up: bool        # client → server
     payload: bytes  # L4 payload
+    ringback: bool = False   # the answer on which the caller hears ringing (``testbed.call.plan`` marks it)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class AppProfile:
     setup_rtts: float               # signalling round trips before the callee rings
     build: Callable[[random.Random, int], tuple[FlowPlan, ...]]
     ott: bool = True                # an app over the internet (False: the operator's own service)
+    mean_s: float = 0.0             # a flow's mean lifetime at ``FlowPlan.kbps`` (its load on the links)
 
 
 def rtp_media(rng: random.Random, codec: Codec, count: int, t0: float, *,
@@ -200,9 +202,10 @@ PROFILES: dict[str, AppProfile] = {p.name: p for p in (
     AppProfile("skype", "Skype call", catalog.VOIP, CALL, SILK, 2.0, skype),
     AppProfile("imo", "Imo call", catalog.VOIP, CALL, OPUS, 1.5, imo),
     AppProfile("sip", "operator call (SIP)", catalog.VOIP, CALL, G711, 1.5, operator_sip, ott=False),
-    AppProfile("web", "web (HTTPS)", catalog.WEB, FLOW, None, 0, web),
-    AppProfile("game", "online game", catalog.GAME, FLOW, None, 0, game),
-    AppProfile("whatsapp_chat", "WhatsApp chat", catalog.CHAT, FLOW, None, 0, whatsapp_chat),
+    # flow lifetimes: a web page's transfer, a game session, a chat session kept open
+    AppProfile("web", "web (HTTPS)", catalog.WEB, FLOW, None, 0, web, mean_s=2.0),
+    AppProfile("game", "online game", catalog.GAME, FLOW, None, 0, game, mean_s=900.0),
+    AppProfile("whatsapp_chat", "WhatsApp chat", catalog.CHAT, FLOW, None, 0, whatsapp_chat, mean_s=60.0),
 )}
 
 CALL_APPS = [name for name, p in PROFILES.items() if p.kind == CALL]

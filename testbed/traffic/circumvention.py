@@ -15,10 +15,13 @@ from __future__ import annotations
 import random
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from testbed.packets import stun, tls, turn, vpn
 from testbed.traffic.apps import MEDIA, FlowPlan, Segment
+
+HEADER_BYTES = {"udp": 20 + 8, "tcp": 20 + 20}   # IPv4 + UDP / TCP without options
+OVERHEAD_SAMPLE = 8                               # media packets compared to measure a strategy's overhead
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,31 @@ class Strategy:
     name: str
     description: str
     via: str | None            # the server profile the traffic goes through ("vpn", "turn")
-    over_tcp: bool             # losses become retransmission delay
-    overhead_bytes: int        # added to every media packet
+    over_tcp: bool             # a TCP stream: losses are retransmitted, late, in order
+    setup_rtts: float          # round trips to the first hop a call needs before the app's own packets
     transform: Callable[[tuple[FlowPlan, ...], random.Random], tuple[FlowPlan, ...]]
+
+
+def media_packet_bytes(plans: tuple[FlowPlan, ...]) -> float:
+    """The mean size on the wire of the last media packets of a call's flows (what its media
+    phase repeats), IP and L4 headers included; 0 without media."""
+    sizes = [len(s.payload) + HEADER_BYTES[p.l4] for p in plans if p.role == MEDIA for s in p.segments]
+    tail = sizes[-OVERHEAD_SAMPLE:]
+    return sum(tail) / len(tail) if tail else 0.0
+
+
+def overhead_bytes(strategy: Strategy, inner: tuple[FlowPlan, ...], rng: random.Random) -> float:
+    """What ``strategy`` adds to each of the app's media packets on the wire, measured on the
+    bytes it builds: the app's last media packets wrapped on their own, their mean size (IP and
+    L4 headers included) minus that of the same packets unwrapped."""
+    media = [p for p in inner if p.role == MEDIA]
+    if not media:
+        return 0.0
+    sample = replace(media[-1], segments=media[-1].segments[-OVERHEAD_SAMPLE:])
+    wrapped = [p for p in strategy.transform((sample,), rng) if p.role == MEDIA]
+    after = [len(s.payload) + HEADER_BYTES[p.l4] for p in wrapped for s in p.segments][-len(sample.segments):]
+    before = [len(s.payload) + HEADER_BYTES[sample.l4] for s in sample.segments]
+    return sum(after) / len(after) - sum(before) / len(before)
 
 
 def _merged(plans: tuple[FlowPlan, ...]) -> list[Segment]:
@@ -71,7 +96,7 @@ def openvpn_tunnel(plans: tuple[FlowPlan, ...], rng: random.Random, tcp: bool) -
                                           tls.change_cipher_spec() + tls.encrypted(rng.randbytes(74))[0])),
              Segment(0.20, False, control(False, vpn.OPENVPN_ACK_V1, 0, ack=2))]
     # the inner IP/UDP headers (28 B) travel encrypted, plus a 16 B tag and 4 B packet id
-    data = [Segment(0.25 + s.t, s.up, vpn.openvpn_data(1, rng.randbytes(len(s.payload) + 48), tcp=tcp))
+    data = [replace(s, t=0.25 + s.t, payload=vpn.openvpn_data(1, rng.randbytes(len(s.payload) + 48), tcp=tcp))
             for s in _merged(plans)]
     kbps = sum(p.kbps for p in plans)
     return (FlowPlan(MEDIA, "tcp" if tcp else "udp", 443 if tcp else 1194, tuple(hello + data), kbps),)
@@ -108,7 +133,7 @@ def _turn_tcp(plans: tuple[FlowPlan, ...], rng: random.Random) -> tuple[FlowPlan
     exchange(client.allocate())
     exchange(client.create_permission(peer[0]))
     exchange(client.channel_bind(turn.FIRST_CHANNEL, *peer))
-    media = [Segment(t + s.t, s.up, stun.channel_data(turn.FIRST_CHANNEL, s.payload))
+    media = [replace(s, t=t + s.t, payload=stun.channel_data(turn.FIRST_CHANNEL, s.payload))
              for p in plans if p.role == MEDIA for s in p.segments]
     return (FlowPlan(MEDIA, "tcp", 443, tuple(opening + media), sum(p.kbps for p in plans if p.role == MEDIA)),)
 
@@ -119,7 +144,7 @@ def _port_hopping(plans: tuple[FlowPlan, ...], rng: random.Random) -> tuple[Flow
 
 def _obfuscation(plans: tuple[FlowPlan, ...], rng: random.Random) -> tuple[FlowPlan, ...]:
     return tuple(FlowPlan(p.role, p.l4, p.server_port,
-                          tuple(Segment(s.t, s.up, rng.randbytes(len(s.payload) + rng.randint(0, 16)))
+                          tuple(replace(s, payload=rng.randbytes(len(s.payload) + rng.randint(0, 16)))
                                 for s in p.segments), p.kbps + 3) for p in plans)
 
 
@@ -129,9 +154,11 @@ def _none(plans: tuple[FlowPlan, ...], rng: random.Random) -> tuple[FlowPlan, ..
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("none", "the app as it is", None, False, 0, _none),
-    Strategy("vpn", "OpenVPN over UDP 1194", "vpn", False, 48 + 28, _openvpn(tcp=False)),
-    Strategy("vpn-tcp443", "OpenVPN over TCP 443", "vpn", True, 50 + 40, _openvpn(tcp=True)),
-    Strategy("turn-tcp443", "TURN (coturn) over TCP 443, ChannelData", "turn", True, 4 + 40, _turn_tcp),
+    # the tunnel is up before the call (set up once per subscriber): no round trips of its own
+    Strategy("vpn", "OpenVPN over UDP 1194", "vpn", False, 0, _openvpn(tcp=False)),
+    Strategy("vpn-tcp443", "OpenVPN over TCP 443", "vpn", True, 0, _openvpn(tcp=True)),
+    # per call: the TCP handshake, Allocate (401, then authenticated), CreatePermission, ChannelBind
+    Strategy("turn-tcp443", "TURN (coturn) over TCP 443, ChannelData", "turn", True, 5, _turn_tcp),
     Strategy("port-hopping", "the app on random high ports", None, False, 0, _port_hopping),
-    Strategy("obfuscation", "encrypted, padded packets: no header left to match", None, False, 8, _obfuscation),
+    Strategy("obfuscation", "encrypted, padded packets: no header left to match", None, False, 0, _obfuscation),
 )}

@@ -1,10 +1,15 @@
-"""The call workload as SimPy processes: plain generators, one seeded Random per run.
+"""The call workload as SimPy processes: plain generators, seeded random streams.
 
 ``source`` starts everything: Poisson call arrivals (thinned by the diurnal
 profile), each a ``call_intent`` that places attempts through the network,
 retries after a back-off, and may switch its subscriber to a circumvention
 strategy after enough failures; plus Poisson arrivals of non-VoIP flows.
 No network code here: a ``Network`` places the calls.
+
+Common random numbers: arrivals (who calls, which app, for how long), the callees'
+answers and the subscribers' willingness to adopt a circumvention each draw from
+their own stream, a fixed number of draws per arrival or subscriber. So every cell
+of a scenario sees the same calls, whatever its policy does to them.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from typing import Any, Protocol
 
 import simpy
 
+from testbed.call.records import BUSY, COMPLETED, NO_ANSWER, CallRecord, FlowRecord
 from testbed.config.scenario import Circumvention
 from testbed.config.scenario import Workload as WorkloadSpec
 from testbed.traffic.apps import PROFILES
-from testbed.workload.records import COMPLETED, NO_ANSWER, CallRecord, FlowRecord
+
+RETRIED_NOT = (COMPLETED, NO_ANSWER, BUSY)   # outcomes after which the caller does not try again
 
 
 @dataclass
@@ -34,6 +41,7 @@ class Subscriber:
     adopter: bool            # would switch to the circumvention strategy
     strategy: str = "none"
     failures: int = 0
+    in_call: bool = False
 
 
 @dataclass(slots=True)
@@ -45,6 +53,7 @@ class Attempt:
     app: str
     strategy: str
     holding_s: float
+    answers: bool = True     # the callee picks up
 
 
 class Network(Protocol):
@@ -54,16 +63,19 @@ class Network(Protocol):
 
     def call(self, env: simpy.Environment, attempt: Attempt) -> Generator[Any, Any, CallRecord]: ...
 
-    def flow(self, env: simpy.Environment, subscriber: Subscriber, app: str) -> FlowRecord: ...
+    def flow(self, env: simpy.Environment, subscriber: Subscriber, app: str) -> Generator[Any, Any, FlowRecord]: ...
 
 
 class CallWorkload:
     """One run of the workload against one network; records go to ``calls``/``flows``."""
 
-    def __init__(self, env: simpy.Environment, spec: WorkloadSpec, network: Network, rng: random.Random,
+    def __init__(self, env: simpy.Environment, spec: WorkloadSpec, network: Network, seed: int,
                  circumvention: Circumvention,
                  progress: Callable[[float, str], None] | None = None) -> None:
-        self.env, self.spec, self.network, self.rng = env, spec, network, rng
+        self.env, self.spec, self.network = env, spec, network
+        self.rng = random.Random(f"workload:{seed}")        # arrivals
+        self._answers = random.Random(f"answers:{seed}")
+        adoption = random.Random(f"adoption:{seed}")
         self.calls: list[CallRecord] = []
         self.flows: list[FlowRecord] = []
         self.progress = progress
@@ -75,7 +87,8 @@ class CallWorkload:
         hosts = network.subscriber_hosts()
         for i in range(spec.subscribers):
             host, operator = hosts[i % len(hosts)]
-            adopter = circumvention.strategy != "none" and rng.random() < circumvention.share
+            willing = adoption.random() < circumvention.share   # drawn whatever the strategy
+            adopter = circumvention.strategy != "none" and willing
             sub = Subscriber(i, host, operator, adopter)
             if adopter and circumvention.after_failures == 0:
                 sub.strategy = circumvention.strategy
@@ -123,7 +136,10 @@ class CallWorkload:
 
     def _new_flow(self, app: str) -> None:
         sub = self.subscribers[int(self.rng.random() * len(self.subscribers))]
-        self.flows.append(self.network.flow(self.env, sub, app))
+        self.env.process(self._flow(sub, app))
+
+    def _flow(self, sub: Subscriber, app: str) -> Generator[Any, Any, None]:
+        self.flows.append((yield from self.network.flow(self.env, sub, app)))
 
     def holding(self) -> float:
         h = self.spec.holding
@@ -135,14 +151,16 @@ class CallWorkload:
         """Place a call; retry failures after a back-off; maybe switch to circumvention."""
         spec, circ = self.spec, self.circumvention
         holding = self.holding()
+        answer, answers = spec.answer_probability, self._answers
+        picks_up = [answer >= 1 or answers.random() < answer for _ in range(spec.retry.max_attempts)]
         ott = PROFILES[app].ott  # the operator's own service never goes through the user's workaround
         for attempt in range(1, spec.retry.max_attempts + 1):
             self._next_call += 1
             record = yield from self.network.call(
                 self.env, Attempt(self._next_call, intent_id, attempt, sub, app, sub.strategy if ott else "none",
-                                  holding))
+                                  holding, picks_up[attempt - 1]))
             self.calls.append(record)
-            if record.outcome in (COMPLETED, NO_ANSWER):
+            if record.outcome in RETRIED_NOT:
                 break
             sub.failures += 1
             if sub.adopter and sub.strategy == "none" and sub.failures >= circ.after_failures:

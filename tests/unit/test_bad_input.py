@@ -110,7 +110,7 @@ CASES = [
     ("scenarios/x.yaml", scenario(extra="expect:\n  - {policy: none, circumvention: none, metric: joy, min: 1}\n"),
      "scenarios/x.yaml:17 expect[0].metric: unknown metric 'joy' – choose one of [adopters_pct, asr_pct, "
      "capacity_blocked_pct, collateral_pct, hit_pct, mean_loss_pct, median_mos, median_pdd_ms, "
-     "median_ttb_ms, median_ttb_packets, operator_success_pct, ott_success_pct, seer_pct, ser_pct, "
+     "median_ttb_ms, median_ttb_packets, operator_success_pct, ott_success_pct, p10_mos, seer_pct, ser_pct, "
      "success_pct]"),
     ("scenarios/x.yaml", scenario(extra="expect:\n  - {policy: ip-block, circumvention: none, "
                                         "metric: hit_pct, min: 1}\n"),

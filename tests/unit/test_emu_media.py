@@ -42,6 +42,21 @@ def test_receiver_loss_delay_and_jitter() -> None:
     assert recv.loss_pct() == pytest.approx(10.0) == s.loss_pct
     assert s.delay_ms == pytest.approx(30.0, abs=0.5)
     assert s.jitter_ms is not None and 0.5 < s.jitter_ms < 2.0   # RFC 3550 J of ±2 ms uniform noise
+    # playout: the median delay and the 10 ms minimum buffer (2σ of ±2 ms uniform is 2.3 ms); nothing
+    # late; one isolated loss in ten: runs of 1 against 1 / (1 - 0.1) for random loss
+    assert s.base_ms == pytest.approx(30.0, abs=0.5) and s.buffer_ms == 10.0 and s.late == 0
+    assert s.burst_r == pytest.approx(0.9)
+
+
+def test_receiver_counts_packets_later_than_its_buffer() -> None:
+    recv = Receiver()
+    for seq in range(200):
+        sent = seq * 0.02
+        stall = 0.150 if 50 <= seq < 55 else 0.0                # a TCP stall holds five packets up
+        recv.add(stamp(b"\x80" * 40, seq, sent), sent + 0.040 + stall)
+    s = recv.summary()
+    assert s.base_ms == pytest.approx(40.0) and s.buffer_ms == 10.0
+    assert s.late == 5 and s.burst_r == pytest.approx(5 * (1 - 5 / 200))   # one run of five
 
 
 def test_stream_splitter_cuts_records_across_reads() -> None:

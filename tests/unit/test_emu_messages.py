@@ -58,12 +58,13 @@ def _examples() -> list:
                     PROFILES["whatsapp"].build(random.Random(1), 24)[0], hold=5.0, start_in=0.25)
     serve, opener = commands(spec)
     recv = RecvStats(packets=12, octets=1800, media=10, max_seq=11, max_seq_sent=1.5, first=1.0, last=2.0,
-                     loss_pct=9.091, jitter_ms=0.4, delay_ms=21.5, delay_std_ms=1.25)
+                     loss_pct=9.091, jitter_ms=0.4, delay_ms=21.5, arrivals=(1.0, 1.02), base_ms=21.0,
+                     buffer_ms=10.0, late=1, burst_r=1.5)
     return [serve, opener, End("f1"), Quit(),
             Shape("shape1", 1, 12345, {"10.10.0.3": (16.0, 3.0)}, {141: (30.0, 30.0)}),
             AgentReady("tbwa", 4242), Ack("tbwa", "f1"),
-            Report("tbwa", "f1", "server", None, "timeout", None, 3.5, 0, 0, 0, RecvStats()),
-            Report("tb1s1", "f1", "client", "refused", "refused", 1.0, 3.5, 200, 30000, 190, recv),
+            Report("tbwa", "f1", "server", None, "timeout", None, None, 3.5, 0, 0, 0, RecvStats()),
+            Report("tb1s1", "f1", "client", "refused", "refused", 0.9, 1.0, 3.5, 200, 30000, 190, recv),
             Connected(1.0, "0000000000000012", "anrt-2016", ("anrt-2016/ott-calls: drop (classifier)",)),
             SwitchReady(1.0, "0000000000000012"), Decided(2.0, "0000000000000012", 3, _verdict()),
             Installed(2.001, "0000000000000012", 3), Late(2.002, "0000000000000012", KEY)]
@@ -118,7 +119,7 @@ def test_a_bad_line_says_what_is_wrong(line: bytes, error: str) -> None:
 
 
 def test_a_report_without_receive_stats_is_missing_a_field_by_name() -> None:
-    line = encode(Report("tbwa", "f1", "server", None, None, None, 3.5, 0, 0, 0, RecvStats()))
+    line = encode(Report("tbwa", "f1", "server", None, None, None, None, 3.5, 0, 0, 0, RecvStats()))
     broken = line.replace(b',"recv":{', b',"recv_":{')
     with pytest.raises(MessageError, match="report: unknown field 'recv_'"):
         decode(broken)
@@ -128,13 +129,14 @@ def test_a_report_without_receive_stats_is_missing_a_field_by_name() -> None:
 
 def test_defaults_live_in_the_dataclass() -> None:
     got = decode(b'{"type": "report", "host": "h", "id": "f1", "side": "client", "error": null, "aborted": null,'
-                 b' "start": null, "end": 1, "sent": 0, "sent_bytes": 0, "sent_media": 0, "recv": {}}')
+                 b' "opened": null, "start": null, "end": 1, "sent": 0, "sent_bytes": 0, "sent_media": 0,'
+                 b' "recv": {}}')
     assert isinstance(got, Report) and got.recv == RecvStats() and got.end == 1.0 and isinstance(got.end, float)
 
 
 def test_mailbox_keys_come_from_the_message_types() -> None:
     assert mailbox_key(Ack("tbwa", "f1")) == (Ack, "f1")
-    assert mailbox_key(Report("h", "f1", "server", None, None, None, 1.0, 0, 0, 0, RecvStats())) == \
+    assert mailbox_key(Report("h", "f1", "server", None, None, None, None, 1.0, 0, 0, 0, RecvStats())) == \
         (Report, "f1", "server")
     assert mailbox_key(AgentReady("tbwa", 1)) == (AgentReady, "tbwa")
     assert mailbox_key(SwitchReady(1.0, "12")) == (SwitchReady, "12")

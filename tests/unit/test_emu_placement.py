@@ -39,7 +39,7 @@ def test_no_media_templates_without_hold() -> None:
 
 
 def _report(ident: str, side: str) -> Report:
-    return Report("h", ident, side, None, None, 1.0, 2.0, 0, 0, 0, RecvStats())
+    return Report("h", ident, side, None, None, None, 1.0, 2.0, 0, 0, 0, RecvStats())
 
 
 def test_place_tells_servers_first_then_clients_then_ends_the_servers() -> None:

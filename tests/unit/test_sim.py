@@ -7,18 +7,18 @@ from dataclasses import replace
 
 import pytest
 
+from testbed.call.records import BUSY, COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA
 from testbed.config.scenario import AppShare, Circumvention, Holding, Retry, Scenario, TopologyRef, Workload
 from testbed.policy.load import load_policy, resolve
 from testbed.policy.model import NO_POLICY, Action, Match, Policy, Rule
 from testbed.run import Cell, run_cell
-from testbed.workload.records import COMPLETED, DROPPED, NO_ANSWER, NO_MEDIA
 
 NO_CIRCUMVENTION = Circumvention()
 
 
 def scenario(policy: Policy, apps: dict[str, float], circ: Circumvention = NO_CIRCUMVENTION, **workload) -> Scenario:  # type: ignore[no-untyped-def]
     spec = Workload(duration_s=3600, calls_per_hour=600, apps={a: AppShare(s) for a, s in apps.items()},
-                    subscribers=200, holding=Holding("exponential", 60), answer_probability=1.0,
+                    subscribers=20_000, holding=Holding("exponential", 60), answer_probability=1.0,
                     retry=Retry(1, 30), variants=8)
     spec = replace(spec, **workload)
     return Scenario("t", TopologyRef("operator_edge", {"subscribers": 4}), spec, (policy.name,), {"c": circ},
@@ -65,7 +65,8 @@ def test_throttle_below_the_codec_rate_loses_the_excess() -> None:
     harsh = run(one_rule(Action("throttle", kbps=16), Match(l4="udp")), {"sip": 1.0})
     assert mild.summary["mean_loss_pct"] == pytest.approx(20.2, abs=0.5)
     assert mild.summary["success_pct"] > 95 and mild.summary["median_mos"] < 3.0  # a few short calls lose > 30%
-    assert {c.outcome for c in harsh.calls} == {DROPPED}  # above max_call_loss_pct (30%)
+    # above max_call_loss_pct (30%); a call of a few packets may be lucky
+    assert {c.outcome for c in harsh.calls if c.duration_s > 5 or c.outcome != COMPLETED} == {DROPPED}
 
 
 def test_degrade_lowers_mos_but_calls_complete() -> None:
@@ -84,9 +85,14 @@ def test_retries_then_abandon() -> None:
         by_intent.setdefault(c.intent_id, []).append(c)
     finished = [v for v in by_intent.values() if v[0].t_start < 3000]
     assert finished and all(len(v) == 3 for v in finished)
-    for attempts in finished:  # failed attempt (ring + setup timeout) then the back-off
+    # a failed attempt takes the post-dial delay, the ring and the setup timeout, then the back-off;
+    # PDD as the wire would show it had the relay's answer come: 2 × one way (access 15, switches
+    # 1 + 1, transit 20, relay 1 ms) + the 80 ms the relay takes to answer WhatsApp's Allocate
+    pdd_s = 2 * (15 + 1 + 1 + 20 + 1) / 1000 + 0.080
+    assert all(c.pdd_ms is None for c in cell.calls)   # no answer ever came back: none measured
+    for attempts in finished:
         gaps = [b.t_start - a.t_start for a, b in zip(attempts, attempts[1:])]
-        assert all(g == pytest.approx(20 + 6 + 10 + attempts[0].pdd_ms / 1000, abs=1e-6) for g in gaps)
+        assert all(g == pytest.approx(20 + 6 + 10 + pdd_s, abs=1e-6) for g in gaps)
 
 
 def test_no_answer_is_not_retried() -> None:
@@ -99,9 +105,9 @@ def test_no_answer_is_not_retried() -> None:
 
 def test_vpn_adoption_after_failures_gets_calls_through() -> None:
     circ = Circumvention("vpn", share=1.0, after_failures=2)
-    cell = run(ANRT, {"whatsapp": 1.0}, circ, retry=Retry(3, 20))
+    cell = run(ANRT, {"whatsapp": 1.0}, circ, retry=Retry(3, 20), subscribers=200)
     assert cell.summary["adopters_pct"] > 50
-    vpn = [c for c in cell.calls if c.strategy == "vpn"]
+    vpn = [c for c in cell.calls if c.strategy == "vpn" and c.outcome != BUSY]
     assert vpn and all(c.outcome == COMPLETED for c in vpn)
     assert {c.dpi_app for c in vpn} == {"OpenVPN"}
     # the tunnel goes via the VPN server: longer path, lower MOS than calling direct with no policy

@@ -9,7 +9,6 @@ import pytest
 from testbed.dpi.catalog import category_of
 from testbed.dpi.classifier import Classifier, Verdict
 from testbed.packets import rtp, stun
-from testbed.sim.network import classify
 from testbed.traffic.apps import MEDIA, PROFILES, FlowPlan
 from testbed.traffic.circumvention import STRATEGIES
 from testbed.traffic.codecs import G711, G729
@@ -34,9 +33,9 @@ def _server(app: str) -> str:
     return next((ip.split("/")[0] for _, ip, serves in INTERNET_SERVERS if app in serves), "198.51.100.99")
 
 
-def _verdict(plan: FlowPlan, server: str = "157.240.1.60") -> Verdict:
-    """What the DPI names the flow, inspecting until it knows (no policy)."""
-    classifier = Classifier(identify=True, window=24)
+def _verdict(plan: FlowPlan, server: str = "157.240.1.60", classifier: Classifier | None = None) -> Verdict:
+    """What the DPI names the flow (by default inspecting until it knows, no policy)."""
+    classifier = classifier or Classifier(identify=True, window=24)
     for t, packet in packets(plan, Endpoints("10.10.0.2", 40000, server, plan.server_port)):
         verdict = classifier.feed(packet, t)
         if verdict is not None:
@@ -93,5 +92,5 @@ def test_obfuscation_leaves_no_signature_only_timing() -> None:
     found = _verdict(media, "157.240.1.60")
     assert found.app == "WhatsAppCall" and "voice-like media" in found.why, found.why
     behavioural = Policy("b", (Rule("m", Match(behaviour="rtp-like"), Action("drop"), 1),), inspect_packets=24)
-    verdict = classify(behavioural, media, Endpoints("10.10.0.2", 40000, "157.240.1.60", media.server_port))
+    verdict = _verdict(media, classifier=Classifier(behavioural))
     assert verdict.action.kind == "drop", verdict.why
