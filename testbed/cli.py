@@ -27,6 +27,10 @@ def _run(args: argparse.Namespace) -> int:
     # command-line values go through the scenario's own schema and limits, as if the file said them
     scenario = overridden(load_scenario(args.scenario, _overrides(args)), policies=_names(args.policies),
                           circumventions=_names(args.circumventions))
+    if args.junit:
+        from testbed.report import junit
+
+        junit.check_writable(Path(args.junit))
     progress = Progress(enabled=not args.quiet)
     with results.staged(Path(args.out), scenario.name, keep_on_failure=args.emulate) as staging:
         out = staging.path
@@ -50,6 +54,9 @@ def _run(args: argparse.Namespace) -> int:
     out = staging.final or out
     print(results.summary_text(scenario, cells, checks), end="")
     print(f"\nresults: {out}/results.json" + ("" if args.no_html else f"  report: {out}/report.html"))
+    if args.junit:
+        junit.write(Path(args.junit), junit.document(scenario.name, scenario.source, checks))
+        print(f"junit: {args.junit} ({len(checks)} checks)")
     if args.check_expect and not all(k.ok for k in checks):
         print(f"{sum(not k.ok for k in checks)} expectation(s) failed", file=sys.stderr)
         return EXIT_FAILED
@@ -251,6 +258,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--circumventions", help="run only these of the scenario's circumventions")
     run.add_argument("--out", default="results", help="results root (default: results/)")
     run.add_argument("--check-expect", action="store_true", help="exit 1 if an expect: entry fails")
+    run.add_argument("--junit", metavar="FILE", help="write each expect: check as a JUnit XML test case")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--no-html", action="store_true", help="skip report.html and its plots")
     run.set_defaults(func=_run)
