@@ -26,7 +26,7 @@ from testbed.dpi.catalog import CALL_APPS, category_of
 from testbed.dpi.endpoints import EndpointMemory
 from testbed.dpi.flow import Flow, FlowKey, FlowTable
 from testbed.dpi.knowledge import Knowledge
-from testbed.dpi.rules import action_text, describe_header, header_matches, payload_status
+from testbed.dpi.rules import action_text, describe_header, has_header_part, header_matches, payload_status
 from testbed.dpi.signature import Pkt, Signature
 from testbed.dpi.signatures import default_signatures
 from testbed.packets.ip import TCP, UDP, Decoded, parse_ip
@@ -79,7 +79,17 @@ class Classifier:
             knowledge = default_knowledge()
         self.association = Association(knowledge)
         sigs = list(default_signatures() if signatures is None else signatures)
-        self._sigs = {UDP: [s for s in sigs if UDP in s.protos], TCP: [s for s in sigs if TCP in s.protos]}
+        self._sigs = {proto: tuple(s for s in sigs if proto in s.protos) for proto in (UDP, TCP)}
+        # the signatures that look only at some flows (ports, a service's blocks), by position
+        self._conditional = {proto: tuple(i for i, s in enumerate(group) if s.ports or
+                                          type(s).applies is not Signature.applies)
+                             for proto, group in self._sigs.items()}
+        self._rules = tuple((r, has_header_part(r.match)) for r in policy.rules)
+        self._any_header = any(header for _, header in self._rules)
+        self._candidates = tuple(policy.rules)   # when no rule looks at headers: all of them, always
+        self._prunes: dict[tuple[int, int], tuple[tuple[Signature, ...], list]] = {}
+        self._keep: list[tuple[Signature, ...]] = []   # the tuples ``_prunes`` keys by id stay alive
+        self._openings: dict[tuple[int, tuple[bool, ...]], tuple[tuple[Signature, ...], list]] = {}
         self._track_media = identify or any(r.match.behaviour for r in policy.rules)
         # behaviour and SNI rules can settle on a packet that labelled nothing
         self._every_packet = any(r.match.behaviour or r.match.sni for r in policy.rules)
@@ -99,6 +109,9 @@ class Classifier:
 
     def feed(self, data: bytes, ts: float) -> Verdict | None:
         """One IP packet (no link layer). Returns the flow's Verdict, or None while undecided."""
+        verdict = self.table.decided(data, ts)
+        if verdict is not None:
+            return verdict  # type: ignore[no-any-return]
         d = parse_ip(data)
         if d is None:
             return NOT_INSPECTED
@@ -112,10 +125,12 @@ class Classifier:
             return flow.verdict  # type: ignore[no-any-return]
         association = self.association
         if new:
-            flow.candidates = tuple(r for r in self.policy.rules if header_matches(r.match, flow))
-            flow.sigs = tuple(s for s in self._sigs.get(flow.proto, ()) if s.applies(flow))
-            flow.dispatch = self._dispatch(flow.proto, flow.sigs)
-            association.look_up(flow)
+            association.look_up(flow)   # before the signatures: some apply only to a service's blocks
+            if flow.known is not None and flow.proto == UDP and flow.known.service.call_app:
+                flow.media = MediaTracker()   # voice-like timing to a service's block names its call
+            flow.candidates = self._candidates if not self._any_header else \
+                tuple(r for r, header in self._rules if not header or header_matches(r.match, flow))
+            flow.sigs, flow.dispatch = self._opening(flow)
         changed = new
         if d.payload and not flow.app_final:
             pkt = Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags)
@@ -135,12 +150,10 @@ class Classifier:
             if flow.harvest and flow.packets <= HARVEST_PACKETS:
                 association.harvest(flow, pkt)
             if flow.payload_packets in self._prune_at:
-                count = flow.payload_packets
-                flow.sigs = tuple(s for s in flow.sigs if not s.payload_packets or s.payload_packets > count)
-                flow.dispatch = self._dispatch(flow.proto, flow.sigs)
+                flow.sigs, flow.dispatch = self._pruned(flow.proto, flow.sigs, flow.payload_packets)
         if new and not flow.app_final and flow.proto == UDP and len(association.memory):
             association.recall(flow, ts)
-        if d.proto == UDP and (self._track_media or flow.known is not None and not flow.app_final):
+        if flow.media is not None or self._track_media and d.proto == UDP:
             self._media(flow, d.payload, ts, direction)
         if changed or self._every_packet or flow.packets >= self.window:
             return self._decide(flow, ts)
@@ -149,15 +162,38 @@ class Classifier:
     def _media(self, flow: Flow, payload: bytes, ts: float, direction: int) -> None:
         """Voice-like timing: for behaviour rules, and as call evidence to a known service."""
         if flow.media is None:
-            if not self._track_media and not flow.known.service.call_app:
-                return
             flow.media = MediaTracker()
+        elif flow.app_final and not self._track_media:
+            return   # named already: the timing was only wanted as evidence
         flow.media.add(payload, ts, direction)
         if flow.media.detected and flow.known is not None and not flow.app_final:
             found = self.association.media_call(flow)
             if found is not None:
                 flow.label(found.app, found.why, found.final)
                 self.association.remember_call(flow, ts)
+
+    def _opening(self, flow: Flow) -> tuple[tuple[Signature, ...], list[tuple[Signature, ...]]]:
+        """The signatures that look at a new flow, and their dispatch table: built once per combination."""
+        group = self._sigs.get(flow.proto, ())
+        conditional = self._conditional.get(flow.proto, ())
+        mask = tuple(group[i].applies(flow) for i in conditional)
+        found = self._openings.get((flow.proto, mask))
+        if found is None:
+            left_out = {i for i, applies in zip(conditional, mask) if not applies}
+            chosen = tuple(s for i, s in enumerate(group) if i not in left_out)
+            found = self._openings[(flow.proto, mask)] = (chosen, self._dispatch(flow.proto, chosen))
+        return found
+
+    def _pruned(self, proto: int, sigs: tuple[Signature, ...],
+                count: int) -> tuple[tuple[Signature, ...], list[tuple[Signature, ...]]]:
+        """``sigs`` without those whose last packet to look at was the ``count``-th: cached per set."""
+        key = (id(sigs), count)   # the tuples are the cached ones: their ids are stable
+        found = self._prunes.get(key)
+        if found is None:
+            kept = tuple(s for s in sigs if not s.payload_packets or s.payload_packets > count)
+            found = self._prunes[key] = (kept, self._dispatch(proto, kept))
+            self._keep.append(sigs)
+        return found
 
     def _dispatch(self, proto: int, sigs: tuple[Signature, ...]) -> list[tuple[Signature, ...]]:
         """For each possible first payload byte, the signatures of ``sigs`` that could match it.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from testbed.packets.ip import Decoded
+from testbed.packets.ip import Decoded, peek
 
 FlowKey = tuple[int, bytes, int, bytes, int]  # proto, client ip, client port, server ip, server port
 
@@ -95,6 +95,37 @@ class FlowTable:
         if d.payload:
             flow.payload_packets += 1
         return flow, direction, new
+
+    def decided(self, data: bytes, ts: float) -> Any:
+        """Fast path: the verdict of an already decided flow, counted as ``lookup`` would; else None.
+
+        Only plain IPv4 TCP/UDP (``ip.peek``), only flows decided, not idle and not
+        read further (``harvest``): anything else takes the full path.
+        """
+        head = peek(data)
+        if head is None:
+            return None
+        proto, src, sport, dst, dport, size = head
+        flows = self.flows
+        found = flows.get((proto, src, sport, dst, dport))
+        up = found is not None
+        if found is None:
+            found = flows.get((proto, dst, dport, src, sport))
+            if found is None:
+                return None
+        flow = found
+        if flow.verdict is None or flow.harvest or ts - flow.last_ts > self.idle_timeout:
+            return None
+        flow.last_ts = ts
+        flow.packets += 1
+        flow.bytes += len(data)
+        if up:
+            flow.up_packets += 1
+        else:
+            flow.down_packets += 1
+        if size:
+            flow.payload_packets += 1
+        return flow.verdict
 
     def expire(self, now: float) -> int:
         """Drop flows idle for longer than the timeout; returns how many went."""

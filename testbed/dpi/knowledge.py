@@ -28,6 +28,7 @@ from testbed.packets.ip import addr_text
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 PortRange = tuple[int, int]
+CACHE = 65536   # addresses whose lookup is remembered
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,9 @@ class Service:
         return any(p.l4 == proto and any(lo <= port <= hi for lo, hi in p.ports) for p in self.ports)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Known:
-    """An address found in a service's block, with what to say about it."""
+    """An address found in a service's block, with what to say about it (not frozen: one a flow, built fast)."""
 
     service: Service
     block: Block
@@ -153,6 +154,7 @@ class Knowledge:
     def __init__(self, services: Iterable[Service]) -> None:
         self.services = tuple(services)
         self._v4, self._v6 = _Intervals(), _Intervals()
+        self._cache: dict[bytes, tuple[IPNet, Service, Block] | None] = {}
         owners: dict[IPNet, Service] = {}
         entries = []
         for service in self.services:
@@ -168,33 +170,44 @@ class Knowledge:
         for _, prefix, service, block in entries:
             table = self._v4 if prefix.version == 4 else self._v6
             table.paint(int(prefix.network_address), int(prefix.broadcast_address), (prefix, service, block))
-        self._names = sorted(((name.lower(), service) for service in self.services
-                              for group in service.sni for name in group.names),
-                             key=lambda item: -len(item[0]))
+        self._names = {name.lower().rstrip("."): service for service in self.services
+                       for group in service.sni for name in group.names}
 
     def __len__(self) -> int:
         return len(self._v4) + len(self._v6)
 
     def service_of(self, raw: bytes) -> tuple[IPNet, Service, Block] | None:
-        """The most specific block holding a raw IPv4 (4 bytes) or IPv6 (16 bytes) address."""
+        """The most specific block holding a raw IPv4 (4 bytes) or IPv6 (16 bytes) address.
+
+        Flows share addresses (a subscriber, a relay): answers are kept for the next
+        flows, up to ``CACHE`` addresses (then the cache starts over).
+        """
+        cache = self._cache
+        if raw in cache:
+            return cache[raw]
+        if len(cache) >= CACHE:
+            cache.clear()
         table = self._v4 if len(raw) == 4 else self._v6
-        found = table.find(int.from_bytes(raw, "big"))
-        return found  # type: ignore[return-value]
+        found: tuple[IPNet, Service, Block] | None = table.find(int.from_bytes(raw, "big"))  # type: ignore[assignment]
+        cache[raw] = found
+        return found
 
     def known(self, server: bytes, sport: int, client: bytes, cport: int) -> Known | None:
         """A flow's server address in a block, else its client's (the flow's first packet may be a reply)."""
-        for raw, port in ((server, sport), (client, cport)):
-            found = self.service_of(raw)
-            if found is not None:
-                prefix, service, block = found
-                return Known(service, block, prefix, raw, port)
+        found = self.service_of(server)
+        if found is not None:
+            return Known(found[1], found[2], found[0], server, sport)
+        found = self.service_of(client)
+        if found is not None:
+            return Known(found[1], found[2], found[0], client, cport)
         return None
 
     def sni_service(self, name: str) -> Service | None:
         """The service a server name belongs to: the name or a parent domain listed."""
-        name = name.lower().rstrip(".")
-        for listed, service in self._names:   # longest first: the most specific wins
-            if name == listed or name.endswith("." + listed):
+        labels = name.lower().rstrip(".").split(".")
+        for i in range(len(labels)):          # the name itself first: the most specific wins
+            service = self._names.get(".".join(labels[i:]))
+            if service is not None:
                 return service
         return None
 

@@ -59,6 +59,11 @@ def header_matches(m: Match, flow: Flow) -> bool:
     return True
 
 
+def has_header_part(m: Match) -> bool:
+    """Whether a match says anything about L3/L4 (else every flow passes ``header_matches``)."""
+    return bool(m.l4 or m.src or m.dst or m.hosts or m.src_ports or m.dst_ports or m.ports)
+
+
 def payload_status(m: Match, flow: Flow, done: bool, media_done: bool | None = None) -> bool | None:
     """Does the payload part hold: True, False, or None (not known yet)?
 

@@ -14,6 +14,7 @@ test files are) get the link type and timestamps of the later ones wrong by
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import struct
 from collections.abc import Iterator
@@ -162,14 +163,21 @@ def pcap_frames(data: bytes) -> Iterator[tuple[int, float, bytes]]:
         raise ValueError(f"{end - off} trailing bytes")
 
 
-def frames(path: str | Path) -> Iterator[tuple[int, float, bytes]]:
-    """(link type, timestamp, frame) for every packet of a pcap or pcapng file."""
+@contextlib.contextmanager
+def _mapped(path: str | Path) -> Iterator[Iterator[tuple[int, float, bytes]]]:
+    """The records of a capture file, read from a memory map while the context is open."""
     with open(path, "rb") as f:
         if f.seek(0, 2) == 0:
             raise ValueError("empty file")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             walk = pcapng_frames if data[:4] == PCAPNG_MAGIC else pcap_frames
-            yield from walk(data)  # type: ignore[arg-type]
+            yield walk(data)  # type: ignore[arg-type]
+
+
+def frames(path: str | Path) -> Iterator[tuple[int, float, bytes]]:
+    """(link type, timestamp, frame) for every packet of a pcap or pcapng file."""
+    with _mapped(path) as records:
+        yield from records
 
 
 def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[float, bytes]]:
@@ -179,25 +187,34 @@ def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[
     ``stats.error``, never raised past the packets already read.
     """
     stats = stats if stats is not None else ReadStats()
+    packets = ip_packets = 0       # counted here, written to ``stats`` when reading stops (per-packet
+    last_linktype = -1             # attribute and set updates are a good part of this loop)
     try:
-        for linktype, ts, frame in frames(path):
-            stats.packets += 1
-            stats.linktypes.add(linktype)
-            if linktype == DLT_EN10MB and frame[12:14] in _ETHER_IP_BYTES:
-                ip: bytes | None = frame[14:]  # the common cases, without a call
-            elif linktype == DLT_RAW:
-                ip = frame
-            else:
-                ip = strip_link(linktype, frame)
-            if ip is None:
-                stats.skipped += 1
-                continue
-            stats.ip_packets += 1
-            yield ts, ip
+        with _mapped(path) as records:   # not through frames(): one generator less per packet
+            for linktype, ts, frame in records:
+                packets += 1
+                if linktype != last_linktype:
+                    stats.linktypes.add(linktype)
+                    last_linktype = linktype
+                if linktype == DLT_EN10MB and frame[12:14] in _ETHER_IP_BYTES:
+                    ip: bytes | None = frame[14:]  # the common cases, without a call
+                elif linktype == DLT_RAW:
+                    ip = frame
+                else:
+                    ip = strip_link(linktype, frame)
+                if ip is None:
+                    stats.skipped += 1
+                    continue
+                ip_packets += 1
+                yield ts, ip
     except (ValueError, struct.error, OSError) as exc:
         # OSError: files that cannot be mapped or sought (/proc, /sys), a read error mid-way
-        what = "not a capture file" if stats.packets == 0 else f"stopped after {stats.packets} packets"
+        read = stats.packets + packets
+        what = "not a capture file" if read == 0 else f"stopped after {read} packets"
         stats.error = f"{what}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+    finally:
+        stats.packets += packets
+        stats.ip_packets += ip_packets
 
 
 def write_ip(path: str | Path, packets: list[tuple[float, bytes]]) -> None:

@@ -99,6 +99,32 @@ _IPV6_EXT = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, AH
 IPIP, IPV6_IN_IP = 4, 41  # IP-in-IP (RFC 2003) and 6in4/IPv6 tunnels (RFC 4213)
 
 
+def peek(data: bytes) -> tuple[int, bytes, int, bytes, int, int] | None:
+    """(proto, src, sport, dst, dport, payload length) of an IPv4 TCP/UDP packet without options,
+    as ``parse_ip`` would decode it but without copying the payload; None for anything else.
+
+    The classifier's fast path for packets of flows already decided.
+    """
+    if len(data) < 40 or data[0] != 0x45:
+        return None
+    n = len(data)
+    proto = data[9]
+    if proto == TCP:
+        _, total, frag, _, src, dst, sport, dport, doff, _ = _V4TCP.unpack_from(data)
+        end = total if 20 <= total < n else n
+        doff = (doff >> 4) * 4
+        if frag & 0x1FFF or end < 40 or doff < 20:
+            return None
+        return TCP, src, sport, dst, dport, max(0, end - 20 - doff)
+    if proto == UDP:
+        _, total, frag, _, src, dst, sport, dport = _V4UDP.unpack_from(data)
+        end = total if 20 <= total < n else n
+        if frag & 0x1FFF or end < 28:
+            return None
+        return UDP, src, sport, dst, dport, end - 28
+    return None
+
+
 def parse_ip(data: bytes, depth: int = 0) -> Decoded | None:
     """Decode an IPv4/IPv6 packet with UDP or TCP; None for anything else or truncated.
 

@@ -32,6 +32,11 @@ class RtpHeader:
     header_len: int
 
 
+def assigned_payload_type(payload_type: int) -> bool:
+    """Static audio/video types 0-34 or the dynamic range 96-127 (IANA RTP parameters; RFC 3551)."""
+    return payload_type <= 34 or 96 <= payload_type <= 127
+
+
 def build(payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes,
           *, marker: bool = False) -> bytes:
     return _RTP.pack(0x80, (0x80 if marker else 0) | payload_type, sequence & 0xFFFF,

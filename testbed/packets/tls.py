@@ -23,11 +23,18 @@ def client_hello(server_name: str, random: bytes, session_id: bytes = b"") -> by
 
 
 def server_name(data: bytes) -> str | None:
-    """The SNI host name of a ClientHello at the start of ``data``, or None."""
+    """The SNI host name of a ClientHello record at the start of ``data``, or None."""
+    if len(data) < 9 or data[0] != 0x16 or data[1] != 3:
+        return None
+    return hello_server_name(data[5:])
+
+
+def hello_server_name(data: bytes) -> str | None:
+    """The SNI host name of a ClientHello handshake message (type 1, as QUIC's CRYPTO frames carry it)."""
     try:
-        if len(data) < 9 or data[0] != 0x16 or data[1] != 3 or data[5] != 1:
+        if len(data) < 4 or data[0] != 1:
             return None
-        off = 9 + 2 + 32
+        off = 4 + 2 + 32
         off += 1 + data[off]                                  # session id
         off += 2 + struct.unpack_from("!H", data, off)[0]     # cipher suites
         off += 1 + data[off]                                  # compression methods

@@ -7,8 +7,11 @@ page, game and VPN client uses it. The app shows in what it adds:
 - Skype/Teams: Microsoft attributes of [MS-ICE2] (0x8054 CANDIDATE-IDENTIFIER,
   0x8070 IMPLEMENTATION-VERSION) and [MS-TURN] (0x8008 MS-VERSION, 0x8050
   MS-SEQUENCE-NUMBER, 0x8055 MS-SERVICE-QUALITY, 0x8090-0x8095 bandwidth management).
-- Google, Facebook/Messenger, Signal, Viber: the REALM of their TURN servers.
+- Google, Facebook/Messenger, Signal, Telegram, Viber: the REALM of their TURN servers.
+- Zoom: attributes 0x0101 and 0x0103 in its STUN (nDPI stun.c).
 - libwebrtc (Chrome, Meet, Duo, Messenger...): 0xC057 GOOG-NETWORK-INFO in ICE checks.
+Microsoft's TURN servers may multiplex several sessions on one flow ([MS-TURN]
+§2.2.3): a 12-byte header (type 0xFF10, length, session id) before each message.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ WHATSAPP_ATTRS = frozenset(range(0x4000, 0x4008))
 WHATSAPP_TYPES = frozenset(range(0x0800, 0x0806))
 MICROSOFT_ATTRS = frozenset({0x8008, 0x8050, 0x8054, 0x8055, 0x8070} | set(range(0x8090, 0x8096)))
 GOOGLE_ATTRS = frozenset({0xFF03, 0xFF04})  # Google's legacy ICE attributes (nDPI: Hangout/Duo)
+ZOOM_ATTRS = frozenset({0x0101, 0x0103})
+MS_MULTIPLEXED = b"\xff\x10"
 
 # REALM suffix of a TURN server → app (RFC 5389 §15.7: the realm names the server's domain)
 REALMS = (
@@ -32,6 +37,7 @@ REALMS = (
     ("whispersystems.org", "SignalVoip"),
     ("signal.org", "SignalVoip"),
     ("viber.com", "ViberVoip"),
+    ("telegram", "TelegramVoip"),    # nDPI stun.c: any realm naming Telegram
     ("whatsapp", "WhatsAppCall"),
 )
 
@@ -40,7 +46,7 @@ REALMS = (
 METHODS = frozenset({1, 3, 4, 6, 7, 8, 9, 10, 11, 12})
 
 
-_UDP_LEADS = frozenset({0x00, 0x01, 0x08})  # message types below 0x0200, WhatsApp's 0x08xx
+_UDP_LEADS = frozenset({0x00, 0x01, 0x08, 0xFF})  # types below 0x0200, WhatsApp's 0x08xx, MS-TURN 0xFF10
 
 
 def _realm_app(realm: bytes) -> str | None:
@@ -62,6 +68,8 @@ def app_of(msg: stun.StunMessage) -> tuple[str, str] | None:
             return "Skype_TeamsCall", f"STUN attribute 0x{kind:04x} (Microsoft MS-ICE2/MS-TURN)"
         if kind in GOOGLE_ATTRS:
             return "GoogleCall", f"STUN attribute 0x{kind:04x} (Google)"
+        if kind in ZOOM_ATTRS:
+            return "Zoom", f"STUN attribute 0x{kind:04x} (Zoom)"
         if kind == stun.REALM:
             app = _realm_app(value)
             if app is not None:
@@ -76,6 +84,9 @@ def parse_stun(payload: bytes, proto: int) -> stun.StunMessage | None:
     """A STUN message as UDP carries it, or TCP with or without RFC 4571 framing."""
     if len(payload) < 20:
         return None
+    if payload[:2] == MS_MULTIPLEXED and len(payload) >= 32 \
+            and struct.unpack_from("!H", payload, 2)[0] + 4 == len(payload):
+        payload = payload[12:]
     msg = stun.parse(payload)
     if msg is None and proto == TCP and len(payload) >= 22 \
             and struct.unpack_from("!H", payload)[0] == len(payload) - 2:
