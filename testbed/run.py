@@ -19,10 +19,22 @@ from testbed.call.model import CallModel
 from testbed.call.records import CallRecord, FlowRecord
 from testbed.config.scenario import Expect, Scenario
 from testbed.metrics.summary import aggregate, outcomes
+from testbed.timeline import Step, split, steps, timeline
 from testbed.workload.calls import CallWorkload
 
 # after the last arrival, calls still in progress run to their end (up to this long)
 DRAIN_S = 4 * 3600.0
+
+
+@dataclass
+class PhaseCell:
+    """One phase of a cell: the calls whose intent began in it, the flows that started in it."""
+
+    step: Step
+    policies: dict[str, str]      # each operator's policy name
+    summary: dict[str, Any]
+    per_app: dict[str, Any]
+    outcomes: dict[str, int]
 
 
 @dataclass
@@ -35,6 +47,7 @@ class Cell:
     calls: list[CallRecord] = field(repr=False)
     flows: list[FlowRecord] = field(repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    phases: list[PhaseCell] = field(default_factory=list)   # a scenario with phases: one per phase
 
 
 @contextmanager
@@ -60,10 +73,10 @@ NetworkFactory = Callable[[Scenario, str], Carrier]   # (scenario, policy name) 
 
 
 def simulated(scenario: Scenario, policy_name: str) -> Carrier:
-    """The default network: the simulator."""
+    """The default network: the simulator, with the cell's first phase's policies."""
     from testbed.sim.network import SimNetwork
 
-    return SimNetwork(build_topology(scenario), scenario.policy_objects[policy_name], scenario.workload,
+    return SimNetwork(build_topology(scenario), steps(scenario, policy_name)[0].policies, scenario.workload,
                       scenario.seed)
 
 
@@ -80,15 +93,34 @@ def run_cell(scenario: Scenario, policy_name: str, circ_name: str,
 
 def play(env: simpy.Environment, network: Carrier, scenario: Scenario, policy_name: str, circ_name: str,
          progress: Callable[[float, str], None] | None = None, until: float | None = None) -> Cell:
-    """Run the scenario's workload on ``network`` (either mode) and aggregate its records."""
+    """Run the scenario's workload on ``network`` (either mode) and aggregate its records; with
+    phases, the network's policies change at each phase's time and each phase is aggregated too."""
     calls = Calls(network, CallModel(scenario.workload))
     workload = CallWorkload(env, scenario.workload, calls, scenario.seed, scenario.circumventions[circ_name], progress)
+    cell_steps = steps(scenario, policy_name)
+    adopters: list[int] = []   # at each phase's end; the last at the end of the run's last call
+
+    def count_adopters() -> Any:
+        for step in cell_steps[1:]:
+            yield env.timeout(max(0.0, step.at_s - env.now))
+            adopters.append(workload.adopters(env.now))
+
     env.process(workload.source())
+    env.process(count_adopters())
+    if len(cell_steps) > 1:
+        env.process(timeline(env, network, cell_steps))  # type: ignore[arg-type]
     with fewer_collections():
         env.run(until=until)
-    adopters = sum(s.strategy != "none" for s in workload.subscribers)
-    summary, apps = aggregate(workload.calls, workload.flows, len(workload.subscribers), adopters)
-    return Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows)
+    adopters.append(workload.adopters(max(scenario.workload.duration_s, workload.ended_at)))
+    subscribers = len(workload.subscribers)
+    summary, apps = aggregate(workload.calls, workload.flows, subscribers, adopters[-1])
+    cell = Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows)
+    if scenario.phases:
+        for step, (c, f), n in zip(cell_steps, split(cell_steps, workload.calls, workload.flows), adopters):
+            phase_summary, phase_apps = aggregate(c, f, subscribers, n)
+            cell.phases.append(PhaseCell(step, step.names(scenario.operators), phase_summary, phase_apps,
+                                         outcomes(c)))
+    return cell
 
 
 def cells_of(scenario: Scenario) -> list[tuple[str, str]]:
@@ -114,20 +146,34 @@ class Checked:
     value: float | None
     ok: bool
 
+    @property
+    def where(self) -> str:
+        """The cell, phase and app it checks: ``timeline × none, 2016-05-15, imo``."""
+        e = self.expect
+        return ", ".join(p for p in (f"{e.policy} × {e.circumvention}", e.phase, e.app) if p)
+
     def __str__(self) -> str:
         e = self.expect
         bounds = " and ".join(b for b in (f">= {e.min:g}" if e.min is not None else "",
                                           f"<= {e.max:g}" if e.max is not None else "") if b)
         got = "n/a" if self.value is None else f"{self.value:g}"
-        return (f"{'ok  ' if self.ok else 'FAIL'} line {e.line}: {e.policy} × {e.circumvention}: "
-                f"{e.metric} = {got}, expected {bounds}")
+        return f"{'ok  ' if self.ok else 'FAIL'} line {e.line}: {self.where}: {e.metric} = {got}, expected {bounds}"
+
+
+def expected_value(cell: Cell, e: Expect) -> float | None:
+    """The number an expectation bounds: of the cell or one of its phases, of all calls or one app."""
+    part: Cell | PhaseCell = cell
+    if e.phase:
+        part = next(p for p in cell.phases if p.step.date == e.phase)
+    value = part.per_app.get(e.app, {}).get(e.metric) if e.app else part.summary.get(e.metric)
+    return value if isinstance(value, int | float) else None
 
 
 def check_expectations(scenario: Scenario, cells: list[Cell]) -> list[Checked]:
     by_key = {(c.policy, c.circumvention): c for c in cells}
     out = []
     for e in scenario.expect:
-        value = by_key[(e.policy, e.circumvention)].summary.get(e.metric)
+        value = expected_value(by_key[(e.policy, e.circumvention)], e)
         ok = value is not None and (e.min is None or value >= e.min) and (e.max is None or value <= e.max)
         out.append(Checked(e, value, ok))
     return out

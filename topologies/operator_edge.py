@@ -25,16 +25,22 @@ class OperatorEdge(Topo):
             through it pays the detour both ways.
         turn_delay_ms: internet → the public TURN server (coturn), one way.
         relay_capacity: concurrent calls each app relay carries (0: unlimited).
+        fixed_subscribers: subscriber hosts per operator on fixed lines (ADSL, home Wi-Fi) beside
+            the mobile ones: addresses 10.<op>0.128.0/18 (mobile: 10.<op>0.0.0/17), so a policy
+            can tell the two apart, as operators that blocked mobile data first did.
+        fixed_bw, fixed_delay_ms, fixed_jitter_ms, fixed_loss_pct: their access link.
     """
 
     # what only this topology knows (testbed.config.limits bounds the rest by unit): it has
-    # names and address blocks (10.<op>0.0.0/16) for this many operators
-    PARAM_BOUNDS = {"operators": (1, len(OPERATOR_NAMES))}
+    # names and address blocks (10.<op>0.0.0/16) for this many operators, and one /18 of fixed lines
+    PARAM_BOUNDS = {"operators": (1, len(OPERATOR_NAMES)), "fixed_subscribers": (0, 250)}
 
     def build(self, operators: int = 1, subscribers: int = 4, access_bw: float = 20,  # type: ignore[override]
               access_delay_ms: float = 15, access_jitter_ms: float = 3, access_loss_pct: float = 0.2,
               transit_delay_ms: float = 20, vpn_delay_ms: float = 15, turn_delay_ms: float = 15,
-              relay_capacity: int = 0, **_: Any) -> None:
+              relay_capacity: int = 0, fixed_subscribers: int = 0, fixed_bw: float = 8,
+              fixed_delay_ms: float = 10, fixed_jitter_ms: float = 1, fixed_loss_pct: float = 0.05,
+              **_: Any) -> None:
         internet = self.addSwitch("tbnet0", role="internet", dpid="%016x" % 0xF0)
         away = {"vpn": vpn_delay_ms, "turn": turn_delay_ms}
         for name, ip, serves in INTERNET_SERVERS:
@@ -57,6 +63,11 @@ class OperatorEdge(Topo):
                                    role="subscriber", operator=label)
                 self.addLink(sub, access, bw=access_bw, delay=f"{access_delay_ms}ms",
                              jitter=f"{access_jitter_ms}ms", loss=access_loss_pct)
+            for i in range(1, fixed_subscribers + 1):
+                home = self.addHost(f"tb{op}f{i}", ip=f"10.{op}0.{128 + i // 250}.{i % 250 + 2}/16",
+                                    role="subscriber", operator=label, access="fixed")
+                self.addLink(home, access, bw=fixed_bw, delay=f"{fixed_delay_ms}ms",
+                             jitter=f"{fixed_jitter_ms}ms", loss=fixed_loss_pct)
 
 
 class ThreeOperators(OperatorEdge):

@@ -17,8 +17,9 @@ import yaml
 from testbed.config import limits
 from testbed.config.errors import ConfigError
 from testbed.config.overrides import Override, apply
+from testbed.config.phases import PHASE, TIMELINE, Phase, check_expect, load_phases, topology_operators
 from testbed.config.schema import Ctx, ListOf, MapOf, Name, Number, Spec, Str, Struct, join, mapping_items
-from testbed.config.yamlnodes import line_of, load_node, scalar_value
+from testbed.config.yamlnodes import load_node, scalar_value
 from testbed.policy.load import available as available_policies
 from testbed.policy.load import load_policy, resolve
 from testbed.policy.model import NO_POLICY, Policy
@@ -71,6 +72,7 @@ class Circumvention:
     strategy: str = "none"
     share: float = 1.0           # of subscribers willing to adopt it
     after_failures: int = 0      # failed attempts before they switch (0: from the start)
+    forget_after_s: float = 0.0  # an adopter this long without a failure goes back to the plain app (0: never)
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,13 @@ class TopologyRef:
 
 @dataclass(frozen=True)
 class Expect:
-    policy: str
     circumvention: str
     metric: str
+    policy: str = ""             # TIMELINE in a scenario with phases
     min: float | None = None
     max: float | None = None
+    app: str = ""                # a per-app metric of this app
+    phase: str = ""              # the date of a phase: that phase's calls only
     line: int = 0
 
 
@@ -94,8 +98,10 @@ class Scenario:
     name: str
     topology: TopologyRef
     workload: Workload
-    policies: tuple[str, ...]
+    policies: tuple[str, ...] = ()
     circumventions: dict[str, Circumvention] = field(default_factory=dict)
+    phases: tuple[Phase, ...] = ()
+    operators: tuple[str, ...] = ()   # the topology's operators (of its DPI switches)
     description: str = ""
     seed: int = 1
     references: tuple[str, ...] = ()
@@ -156,6 +162,7 @@ CIRCUMVENTION = Struct(Circumvention, {
     "strategy": Str(list(STRATEGIES), noun="strategy"),
     "share": Number(0, 1),
     "after_failures": Number(0, 1000, integer=True),
+    "forget_after_s": Number(0, 10 * 365 * 86400),
 })
 
 
@@ -231,7 +238,8 @@ class _TopologySpec(Str):
 
 
 EXPECT = Struct(Expect, {"policy": Str(), "circumvention": Str(), "metric": Str(list(METRICS), noun="metric"),
-                             "min": Number(-1e9, 1e9), "max": Number(-1e9, 1e9)})
+                             "min": Number(-1e9, 1e9), "max": Number(-1e9, 1e9), "app": Str(),
+                         "phase": PHASE.fields["date"]})
 
 
 SCENARIO = Struct(Scenario, {
@@ -242,6 +250,7 @@ SCENARIO = Struct(Scenario, {
     "topology": _TopologySpec(),
     "workload": WORKLOAD,
     "policies": ListOf(Str(), min_len=1),
+    "phases": ListOf(PHASE, min_len=1),
     "circumventions": MapOf(CIRCUMVENTION, key=Name("circumvention name")),
     "expect": ListOf(EXPECT),
 })
@@ -258,6 +267,19 @@ def _exists(path: Path) -> bool:
         return False
 
 
+def _policy(name: str, item: yaml.Node, where: str, ctx: Ctx, base: Path) -> Policy:
+    """A policy by name (policies/<name>.yaml) or by path (relative to the scenario)."""
+    if name == "none" and not _exists(resolve(name)):
+        return NO_POLICY
+    path = resolve(name)
+    if not path.is_absolute() and not _exists(path):
+        path = base / path
+    if not _exists(path):
+        raise ctx.error(item, where, f"unknown policy '{name}' – choose one of "
+                                     f"[{', '.join(available_policies())}] or give a file path")
+    return load_policy(path, display=_display(path))
+
+
 def _load_policies(doc: Scenario, node: yaml.Node, ctx: Ctx, base: Path) -> dict[str, Policy]:
     """Each listed policy, by name (policies/<name>.yaml) or by path (relative to the scenario)."""
     policies: dict[str, Policy] = {}
@@ -270,16 +292,7 @@ def _load_policies(doc: Scenario, node: yaml.Node, ctx: Ctx, base: Path) -> dict
                   f"policy '{name}' would write its results under the name '{limits.slug(name)}' as "
                   f"'{files.get(limits.slug(name))}' does – rename one")
         files[limits.slug(name)] = name
-        if name == "none" and not _exists(resolve(name)):
-            policies[name] = NO_POLICY
-            continue
-        path = resolve(name)
-        if not path.is_absolute() and not _exists(path):
-            path = base / path
-        if not _exists(path):
-            raise ctx.error(item, f"policies[{i}]", f"unknown policy '{name}' – choose one of "
-                                                    f"[{', '.join(available_policies())}] or give a file path")
-        policies[name] = load_policy(path, display=_display(path))
+        policies[name] = _policy(name, item, f"policies[{i}]", ctx, base)
     return policies
 
 
@@ -288,24 +301,27 @@ def parse_scenario(node: yaml.Node, ctx: Ctx, base: Path) -> Scenario:
 
     ``base`` is the folder policy paths are relative to (the scenario file's)."""
     doc = SCENARIO.load(node, ctx, "")
-    policies = _load_policies(doc, node, ctx, base)
+    from topologies import TOPOLOGIES
+
+    operators = topology_operators(TOPOLOGIES[doc.topology.name](**doc.topology.params))
+    if doc.phases:
+        ctx.check(not doc.policies, _value_node(node, "phases"), "phases",
+                  "give policies (cells to compare) or phases (a timeline), not both")
+        phases, policies = load_phases(doc.phases, _value_node(node, "phases"), ctx, doc.workload.duration_s,
+                                       operators, lambda name, item, where: _policy(name, item, where, ctx, base))
+        doc = replace(doc, phases=phases, policies=(TIMELINE,))
+    else:
+        ctx.check(bool(doc.policies), node, "", "missing required key 'policies' (or 'phases', a timeline)")
+        policies = _load_policies(doc, node, ctx, base)
     circumventions = dict(doc.circumventions) or {"none": Circumvention()}
-    error = limits.work_error(0, 0, len(policies) * len(circumventions))
+    error = limits.work_error(0, 0, len(doc.policies) * len(circumventions))
     if error:
-        raise ctx.error(_value_node(node, "policies"), "policies", error)
-    expects = []
-    for i, e in enumerate(doc.expect):
-        item = _value_node(node, "expect").value[i]
-        where = f"expect[{i}]"
-        ctx.check(e.policy in policies, _value_node(item, "policy"), join(where, "policy"),
-                  f"policy '{e.policy}' is not in this scenario's policies [{', '.join(policies)}]")
-        ctx.check(e.circumvention in circumventions, _value_node(item, "circumvention"),
-                  join(where, "circumvention"), f"circumvention '{e.circumvention}' is not in this "
-                                                f"scenario's circumventions [{', '.join(circumventions)}]")
-        ctx.check(e.min is not None or e.max is not None, item, where, "give min, max or both")
-        expects.append(replace(e, line=line_of(item)))
-    return replace(doc, circumventions=circumventions, expect=tuple(expects), source=ctx.file,
-                   policy_objects=policies, node=node)
+        axis = "circumventions" if doc.phases else "policies"
+        raise ctx.error(_value_node(node, axis), axis, error)
+    expects = tuple(check_expect(e, _value_node(node, "expect").value[i], f"expect[{i}]", doc, policies,
+                                  circumventions, ctx) for i, e in enumerate(doc.expect))
+    return replace(doc, circumventions=circumventions, expect=expects, source=ctx.file,
+                   policy_objects=policies, operators=operators, node=node)
 
 
 def _display(path: Path) -> str:
@@ -333,6 +349,14 @@ def overridden(scenario: Scenario, *, seed: int | None = None, duration_s: float
     scenario came from a file; a Scenario built in code is trusted."""
     values = [Override(p, v, o) for p, v, o in (("seed", seed, "--seed"), ("workload.duration_s", duration_s, "--duration"),
                                                 ("workload.holding.mean_s", holding_s, "--holding")) if v is not None]
+    if duration_s is not None and scenario.phases:
+        # a shorter run compresses the timeline: each phase keeps its share of the run
+        scale = duration_s / scenario.workload.duration_s
+        values += [Override(f"phases[{i}].at_s", round(p.at_s * scale, 3), "--duration")
+                   for i, p in enumerate(scenario.phases) if p.at_s]
+    if policies and scenario.phases:
+        raise ConfigError(scenario.source, "", None, "--policies: this scenario has phases: its policies "
+                                                     "come from them")
     if values and scenario.node is not None:
         node = apply(scenario.node, values, scenario.source)
         scenario = parse_scenario(node, Ctx(scenario.source), Path(scenario.source).resolve().parent)
@@ -342,7 +366,11 @@ def overridden(scenario: Scenario, *, seed: int | None = None, duration_s: float
             w = replace(w, duration_s=duration_s)
         if holding_s is not None:
             w = replace(w, holding=replace(w.holding, mean_s=holding_s))
-        scenario = replace(scenario, workload=w, seed=scenario.seed if seed is None else seed)
+        phases = scenario.phases
+        if duration_s is not None:
+            phases = tuple(replace(p, at_s=round(p.at_s * duration_s / scenario.workload.duration_s, 3))
+                           for p in phases)
+        scenario = replace(scenario, workload=w, seed=scenario.seed if seed is None else seed, phases=phases)
     keep_p = policies or scenario.policies
     keep_c = circumventions or tuple(scenario.circumventions)
     for option, names, known in (("--policies", keep_p, scenario.policies),

@@ -40,8 +40,13 @@ def line_of(node: yaml.Node) -> int | None:
 
 
 def scalar_value(node: yaml.ScalarNode) -> Any:
-    """The Python value of a scalar node under the YAML 1.1 safe schema."""
-    return _CONSTRUCTOR.construct_object(node, deep=True)
+    """The Python value of a scalar node under the YAML 1.1 safe schema; a scalar that looks like a
+    date but is none (``2016-13-01``) is its text, for the schema to refuse with a reason."""
+    try:
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+    except ValueError:
+        _CONSTRUCTOR.recursive_objects.pop(node, None)   # else the next read of it says "recursive"
+        return node.value
 
 
 def top_keys(node: yaml.Node) -> set[str]:

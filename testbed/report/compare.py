@@ -55,11 +55,24 @@ def validate(doc: Any, name: str) -> dict[str, Any]:
             need(key in cell, where, f"missing key '{key}'")
         for key in ("policy", "circumvention"):
             need(isinstance(cell[key], str), f"{where}.{key}", f"expected a string, got {_shown(cell[key])}")
-        need(isinstance(cell["summary"], dict), f"{where}.summary", f"expected an object, got {_shown(cell['summary'])}")
-        for metric, _ in METRICS:
-            value = cell["summary"].get(metric)
-            need(_number(value), f"{where}.summary.{metric}", f"expected a number or null, got {_shown(value)}")
+        _summary(cell, where, need)
+        phases = cell.get("phases", [])
+        need(isinstance(phases, list), f"{where}.phases", f"expected a list, got {_shown(phases)}")
+        for j, phase in enumerate(phases):
+            at = f"{where}.phases[{j}]"
+            need(isinstance(phase, dict), at, f"expected an object, got {_shown(phase)}")
+            for key in ("phase", "summary"):
+                need(key in phase, at, f"missing key '{key}'")
+            need(isinstance(phase["phase"], str), f"{at}.phase", f"expected a string, got {_shown(phase['phase'])}")
+            _summary(phase, at, need)
     return doc
+
+
+def _summary(part: dict[str, Any], where: str, need: Any) -> None:
+    need(isinstance(part["summary"], dict), f"{where}.summary", f"expected an object, got {_shown(part['summary'])}")
+    for metric, _ in METRICS:
+        value = part["summary"].get(metric)
+        need(_number(value), f"{where}.summary.{metric}", f"expected a number or null, got {_shown(value)}")
 
 
 def _no_constant(name: str) -> Any:
@@ -82,13 +95,23 @@ def load(path: Path) -> dict[str, Any]:
     return validate(doc, name)
 
 
+def _parts(doc: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Each cell's summary, and each of its phases' (a timeline's), by (policy, circumvention[, date])."""
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for c in doc["cells"]:
+        out[(c["policy"], c["circumvention"])] = c["summary"]
+        for p in c.get("phases", []):
+            out[(c["policy"], c["circumvention"], p["phase"])] = p["summary"]
+    return out
+
+
 def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
-    """Lines ``policy × circumvention  metric  A → B  (Δ)`` for every metric that differs."""
-    cells_a = {(c["policy"], c["circumvention"]): c["summary"] for c in a["cells"]}
-    cells_b = {(c["policy"], c["circumvention"]): c["summary"] for c in b["cells"]}
+    """Lines ``policy × circumvention [@ phase]  metric  A → B  (Δ)`` for every metric that differs;
+    a run with phases is compared phase by phase (by date) as well as over the whole run."""
+    cells_a, cells_b = _parts(a), _parts(b)
     lines = [f"A: {a['scenario']} ({a['mode']}, seed {a['seed']})   B: {b['scenario']} ({b['mode']}, seed {b['seed']})"]
     for key in list(cells_a) + [k for k in cells_b if k not in cells_a]:
-        label = f"{key[0]} × {key[1]}"
+        label = f"{key[0]} × {key[1]}" + (f" @ {key[2]}" if len(key) > 2 else "")
         if key not in cells_a or key not in cells_b:
             lines.append(f"{label}: only in {'B' if key not in cells_a else 'A'}")
             continue

@@ -20,11 +20,14 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
+from testbed.call.records import CallRecord
 from testbed.config import limits
 from testbed.config.errors import ConfigError
+from testbed.config.phases import ALL
 from testbed.config.scenario import Scenario
 from testbed.report.table import render
-from testbed.run import Cell, Checked
+from testbed.run import Cell, Checked, PhaseCell
+from testbed.timeline import phase_of
 
 SCHEMA = "testbed.results/1"
 
@@ -43,18 +46,43 @@ def document(scenario: Scenario, cells: list[Cell], checks: list[Checked], mode:
                      "subscribers": scenario.workload.subscribers,
                      "variants": scenario.workload.variants},
         **(extra or {}),
+        **({"phases": [{"phase": p.date, "at_s": p.at_s, "note": p.note} for p in scenario.phases]}
+           if scenario.phases else {}),
         "cells": [{"policy": c.policy, "circumvention": c.circumvention, "summary": c.summary,
-                   "outcomes": c.outcomes, "per_app": c.per_app, **c.extra} for c in cells],
+                   "outcomes": c.outcomes, "per_app": c.per_app,
+                   **({"phases": [_phase(p) for p in c.phases]} if c.phases else {}), **c.extra} for c in cells],
         "expect": [{"policy": k.expect.policy, "circumvention": k.expect.circumvention,
+                    "phase": k.expect.phase or None, "app": k.expect.app or None,
                     "metric": k.expect.metric, "min": k.expect.min, "max": k.expect.max,
                     "value": k.value, "ok": k.ok, "line": k.expect.line} for k in checks],
     }
 
 
+def _phase(p: PhaseCell) -> dict[str, Any]:
+    s = p.step
+    return {"phase": s.date, "index": s.index, "at_s": s.at_s, "until_s": s.until_s, "note": s.note,
+            "policies": p.policies, "summary": p.summary, "outcomes": p.outcomes, "per_app": p.per_app}
+
+
+def phase_heading(p: PhaseCell) -> str:
+    """``phase 2 · 2016-02-26 · from 720 s: note`` and each operator's policy."""
+    s = p.step
+    note = f": {s.note}" if s.note else ""
+    policies = " · ".join(f"{op}: {name}" if op != ALL else name for op, name in p.policies.items())
+    return f"phase {s.index} · {s.date} · from {s.at_s:g} s{note}\n  {policies}"
+
+
 def summary_text(scenario: Scenario, cells: list[Cell], checks: list[Checked]) -> str:
-    """What the terminal shows at the end of a run; also the golden ``scenarios/<name>.out``."""
-    rows = [{"policy": c.policy, "circumvention": c.circumvention, **c.summary} for c in cells]
-    text = f"{scenario.name}: {len(cells)} cells, seed {scenario.seed}\n\n" + render(rows) + "\n"
+    """What the terminal shows at the end of a run; also the golden ``scenarios/<name>.out``.
+    With phases: one block per phase, a row per cell."""
+    if scenario.phases:
+        text = f"{scenario.name}: {len(cells)} cells × {len(scenario.phases)} phases, seed {scenario.seed}\n"
+        for i in range(len(scenario.phases)):
+            rows = [{"circumvention": c.circumvention, **c.phases[i].summary} for c in cells]
+            text += f"\n{phase_heading(cells[0].phases[i])}\n" + render(rows, skip=("policy",)) + "\n"
+    else:
+        rows = [{"policy": c.policy, "circumvention": c.circumvention, **c.summary} for c in cells]
+        text = f"{scenario.name}: {len(cells)} cells, seed {scenario.seed}\n\n" + render(rows) + "\n"
     if checks:
         text += "\nexpectations:\n" + "\n".join(f"  {k}" for k in checks) + "\n"
     return text
@@ -134,11 +162,19 @@ def write(out: Path, doc: dict[str, Any], cells: list[Cell]) -> None:
     """results.json and, per cell, calls-<policy>--<circumvention>.csv and flows-….csv."""
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     for cell in cells:
+        steps = tuple(p.step for p in cell.phases)
+        began: dict[int, float] = {}   # a call's phase is its intent's (testbed.timeline.split)
+        for c in cell.calls if steps else ():
+            began[c.intent_id] = min(began.get(c.intent_id, c.t_start), c.t_start)
         for kind, records in (("calls", cell.calls), ("flows", cell.flows)):
             if not records:
                 continue
             with open(out / file_name(kind, cell.policy, cell.circumvention), "w", newline="") as f:
                 writer = csv.writer(f)
-                writer.writerow(type(records[0]).columns())
-                writer.writerows(tuple(round(v, 3) if isinstance(v, float) else v for v in astuple(r))
-                                 for r in records)
+                writer.writerow(type(records[0]).columns() + (["phase"] if steps else []))
+                for r in records:
+                    row = tuple(round(v, 3) if isinstance(v, float) else v for v in astuple(r))
+                    if steps:
+                        t = began[r.intent_id] if isinstance(r, CallRecord) else r.t_start
+                        row += (steps[phase_of(steps, t)].date,)
+                    writer.writerow(row)

@@ -25,14 +25,16 @@ def _cell(value: Any, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
-def render(rows: list[dict[str, Any]]) -> str:
-    """Rows of ``{policy, circumvention, **summary}`` as an aligned text table."""
-    header = [title for _, title, _ in COLUMNS]
-    body = [[_cell(row.get(key), fmt) for key, _, fmt in COLUMNS] for row in rows]
+def render(rows: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> str:
+    """Rows of ``{policy, circumvention, **summary}`` as an aligned text table (``skip``: columns left out)."""
+    columns = [c for c in COLUMNS if c[0] not in skip]
+    header = [title for _, title, _ in columns]
+    body = [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    left = [key in ("policy", "circumvention") for key, _, _ in columns]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(c.ljust(w) if left[i] else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule] + [line(r) for r in body])

@@ -8,8 +8,12 @@ timed as the DPI switch on the path sees them. Then ``testbed.sim.physics`` and
 do to the rest: whether the signalling got its answers, the ringback, the media's loss,
 lateness and delay. What that means for the call is ``testbed.call.model``'s to say.
 
-Verdicts are cached per variant of the bytes and subscriber host: the classifier is
+Verdicts are cached per policy, variant of the bytes and subscriber host: the classifier is
 deterministic in the bytes and the addresses.
+
+Each operator's DPI runs its own policy (``policies``, by operator; ``set_policies`` changes
+them between calls, as a phase of a timeline does): a call or flow meets the policy of its
+subscriber's operator when it starts, and keeps what was decided then.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import simpy
 
 from testbed.call.model import MEDIA_PHASE, SIGNALLING_PHASE, Delivery, Media, Seen, expected_pdd_ms
 from testbed.call.plan import CallPlan, Planner, Route, Variant, ringback
+from testbed.config.phases import ALL
 from testbed.config.scenario import Workload as WorkloadSpec
 from testbed.dpi.classifier import Classifier, Verdict
 from testbed.metrics.jitter import expected_jitter
@@ -31,6 +36,7 @@ from testbed.metrics.playout import buffer_ms, normal_late_fraction
 from testbed.policy.model import DEGRADE, RESET, THROTTLE, Policy
 from testbed.sim import physics
 from testbed.sim.links import Links
+from testbed.timeline import Policies, policy_for
 from testbed.topo import subscriber_hosts
 from testbed.traffic.apps import PROFILES, SIGNALLING
 from testbed.traffic.wire import Endpoints, packets, seen_at
@@ -62,19 +68,45 @@ class Carriage:
     frame_ms: float
 
 
+class _Dpi:
+    """One policy's classifier and what it decided (shared by the operators that run it)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.classifier = Classifier(policy)
+        self.carriages: dict[tuple[str, str, str, int], Carriage] = {}
+        self.flows: dict[tuple[str, str, int], Seen] = {}
+
+
 class SimNetwork:
     """Implements ``testbed.call.calls.Carrier`` in simulated time."""
 
-    def __init__(self, topo: Any, policy: Policy, spec: WorkloadSpec, seed: int) -> None:
-        self.policy, self.spec = policy, spec
+    def __init__(self, topo: Any, policies: Policy | Policies, spec: WorkloadSpec, seed: int) -> None:
+        self.spec = spec
         self.planner = Planner(topo, seed, spec.variants)
         self.rng = random.Random(f"network:{seed}")     # link draws only
         self.links = Links(topo)
-        self._carriages: dict[tuple[str, str, str, int], Carriage] = {}
-        self._flows: dict[tuple[str, str, int], Seen] = {}
-        self._classifier = Classifier(policy)
+        self._dpis: dict[int, _Dpi] = {}                # by id() of the policy
+        self._by_operator: dict[str, _Dpi] = {}
+        self._loading: dict[int, Carriage] = {}         # id() of a plan whose media loads the links
+        self.set_policies(policies if isinstance(policies, dict) else {ALL: policies})
         self.classifications = 0
         self._load_background(spec)
+
+    def set_policies(self, policies: Policies) -> None:
+        """From now on each operator runs its policy here (``ALL``: every operator not named)."""
+        self.policies = dict(policies)
+        self._by_operator = {}
+
+    def _dpi(self, operator: str) -> _Dpi:
+        found = self._by_operator.get(operator)
+        if found is None:
+            policy = policy_for(self.policies, operator)
+            found = self._dpis.get(id(policy))
+            if found is None:
+                found = self._dpis[id(policy)] = _Dpi(policy)
+            self._by_operator[operator] = found
+        return found
 
     def _load_background(self, spec: WorkloadSpec) -> None:
         """Non-VoIP flows' mean load (Little's law), spread over the hosts like the subscribers."""
@@ -88,9 +120,9 @@ class SimNetwork:
                 self.links.add(self.links.both_ways(route.links), per_hour / 3600 * share * PROFILES[app].mean_s * rate)
 
     # -- the DPI -----------------------------------------------------------------------------
-    def _classify(self, route: Route, variant: Variant, host: str) -> tuple[Verdict, ...]:
+    def _classify(self, dpi: _Dpi, route: Route, variant: Variant, host: str) -> tuple[Verdict, ...]:
         """Every flow of the variant through one fresh classifier, as the DPI switch sees it."""
-        classifier = self._classifier
+        classifier = dpi.classifier
         classifier.reset()
         client, server = self.planner.ip(host), self.planner.ip(route.first_hop)
         rtt_s, lag_s = _timing(route)
@@ -107,17 +139,18 @@ class SimNetwork:
 
     def carriage(self, plan: CallPlan) -> Carriage:
         att, variant = plan.attempt, plan.variant
+        dpi = self._dpi(att.subscriber.operator)
         key = (att.app, att.strategy, att.subscriber.host, variant.index)
-        found = self._carriages.get(key)
+        found = dpi.carriages.get(key)
         if found is None:
-            found = self._carriage(plan)
+            found = self._carriage(dpi, plan)
             if self.planner.variants:
-                self._carriages[key] = found
+                dpi.carriages[key] = found
         return found
 
-    def _carriage(self, plan: CallPlan) -> Carriage:
+    def _carriage(self, dpi: _Dpi, plan: CallPlan) -> Carriage:
         route, variant = plan.route, plan.variant
-        verdicts = self._classify(route, variant, plan.attempt.subscriber.host)
+        verdicts = self._classify(dpi, route, variant, plan.attempt.subscriber.host)
         seen = tuple(Seen.of(f.role, v) for f, v in zip(variant.flows, verdicts))
         signalling = [s for s in seen if s.role == SIGNALLING]
         media = [s for s in seen if s.role != SIGNALLING]
@@ -153,6 +186,7 @@ class SimNetwork:
         if c.reset or not c.media_flows:
             return Delivery(c.seen, True, c.reset, pdd)
         self.links.add(c.links, c.kbps)
+        self._loading[id(plan)] = c   # given back as carried, whatever the policies are by then
         queue_loss, queue_ms = self.links.state(c.links)
         return Delivery(c.seen, True, "", None if pdd is None else pdd + 2 * queue_ms,
                         self._media(c, physics.combined(c.loss, queue_loss), c.delay_ms + queue_ms,
@@ -182,8 +216,8 @@ class SimNetwork:
         return min(1.0, max(0.0, p + math.sqrt(p * (1 - p) / n) * self.rng.gauss(0, 1)))
 
     def release(self, plan: CallPlan, delivery: Delivery) -> None:
-        if delivery.media is not None:
-            c = self.carriage(plan)
+        c = self._loading.pop(id(plan), None)
+        if c is not None:
             self.links.add(c.links, -c.kbps)
 
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:
@@ -193,11 +227,12 @@ class SimNetwork:
     def flow_seen(self, sub: Subscriber, app: str) -> Seen:
         """What the DPI does to a non-VoIP flow of this app from this subscriber."""
         index = self.planner.pick(0) if self.planner.variants else 0
+        dpi = self._dpi(sub.operator)
         key = (app, sub.host, index)
-        found = self._flows.get(key)
+        found = dpi.flows.get(key)
         if found is None:
             route = self.planner.route(app, "none", sub.host, sub.operator)
             variant = self.planner.variant(app, "none", index)
-            found = Seen.of(variant.flows[0].role, self._classify(route, variant, sub.host)[0])
-            self._flows[key] = found
+            found = Seen.of(variant.flows[0].role, self._classify(dpi, route, variant, sub.host)[0])
+            dpi.flows[key] = found
         return found

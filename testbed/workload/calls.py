@@ -42,6 +42,7 @@ class Subscriber:
     strategy: str = "none"
     failures: int = 0
     in_call: bool = False
+    since: float = 0.0       # when it adopted the strategy or last failed (forget_after_s counts from it)
 
 
 @dataclass(slots=True)
@@ -81,6 +82,7 @@ class CallWorkload:
         self.progress = progress
         self._next_call = self._next_intent = 0
         self.in_flight = 0  # call intents started and not yet over
+        self.ended_at = 0.0  # when the last call intent ended
         self.apps = list(spec.apps)
         self._cum_shares = list(itertools.accumulate(spec.apps[a].share for a in self.apps))
         self.subscribers = []
@@ -96,6 +98,12 @@ class CallWorkload:
         self.circumvention = circumvention
         weights = spec.diurnal or (1.0,)
         self._diurnal = [w / max(weights) for w in weights]
+
+    def adopters(self, now: float) -> int:
+        """Subscribers using the circumvention at ``now`` (one not failed for ``forget_after_s`` has
+        gone back to the plain app, whether or not it has called since)."""
+        forget = self.circumvention.forget_after_s
+        return sum(s.strategy != "none" and not (forget and now - s.since >= forget) for s in self.subscribers)
 
     def _rate_factor(self, t: float) -> float:
         hour = int((self.spec.start_hour + t / 3600) % 24)
@@ -155,6 +163,8 @@ class CallWorkload:
         picks_up = [answer >= 1 or answers.random() < answer for _ in range(spec.retry.max_attempts)]
         ott = PROFILES[app].ott  # the operator's own service never goes through the user's workaround
         for attempt in range(1, spec.retry.max_attempts + 1):
+            if circ.forget_after_s and sub.strategy != "none" and self.env.now - sub.since >= circ.forget_after_s:
+                sub.strategy, sub.failures = "none", 0   # calls work again: back to the plain app
             self._next_call += 1
             record = yield from self.network.call(
                 self.env, Attempt(self._next_call, intent_id, attempt, sub, app, sub.strategy if ott else "none",
@@ -163,11 +173,13 @@ class CallWorkload:
             if record.outcome in RETRIED_NOT:
                 break
             sub.failures += 1
+            sub.since = self.env.now
             if sub.adopter and sub.strategy == "none" and sub.failures >= circ.after_failures:
                 sub.strategy = circ.strategy
             if attempt < spec.retry.max_attempts:
                 yield self.env.timeout(spec.retry.backoff_s)
         self.in_flight -= 1
+        self.ended_at = self.env.now
 
     def _ticker(self, progress: Callable[[float, str], None]) -> Generator[Any, Any, None]:
         """Report the share of the arrival period done, then the calls still finishing."""

@@ -63,7 +63,7 @@ CASES = [
      "scenarios/x.yaml:3 seed: duplicate key 'seed' (first at line 2)"),
     ("scenarios/x.yaml", scenario(extra="colour: blue\n"),
      "scenarios/x.yaml:16 colour: unknown key 'colour' – choose one of [name, description, seed, "
-     "references, topology, workload, policies, circumventions, expect]"),
+     "references, topology, workload, policies, phases, circumventions, expect]"),
     ("scenarios/x.yaml", scenario().replace("name: x\n", ""),
      "scenarios/x.yaml:1: missing required key 'name'"),
     ("scenarios/x.yaml", scenario().replace("seed: 1", "seed: 1.5"),

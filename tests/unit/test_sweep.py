@@ -137,7 +137,7 @@ BAD = [
      "'vpn-adoptrs' here – choose one of [none, vpn-adopters]"),
     (["--vary", "circumventions.vpn-adopters.shar=0,0.1"],
      "scenarios/tiny.yaml:7 circumventions.vpn-adopters.shar: unknown key 'shar' – choose one of "
-     "[strategy, share, after_failures] (with --vary circumventions.vpn-adopters.shar=0)"),
+     "[strategy, share, after_failures, forget_after_s] (with --vary circumventions.vpn-adopters.shar=0)"),
     (["--vary", "circumventions.vpn-adopters.share=0,1.5"],
      "scenarios/tiny.yaml:7 circumventions.vpn-adopters.share: expected a number in [0, 1], got 1.5 "
      "(with --vary circumventions.vpn-adopters.share=1.5)"),
