@@ -36,6 +36,14 @@ INTENDED: dict[str, frozenset[str]] = {
     "vpn": frozenset({"OpenVPN"}),
     "vpn-tcp443": frozenset({"OpenVPN"}),
     "turn-tcp443": frozenset({"STUN", "TURN"}),
+    "telegram": frozenset({"TelegramVoip", "Telegram"}),   # nDPI 4.2 names the reflector protocol Telegram
+    "messenger": frozenset({"FacebookVoip"}),
+    "zoom": frozenset({"Zoom"}),
+    "teams": frozenset({"TeamsCall", "Skype_TeamsCall", "SkypeCall"}),
+    # no published framing: judged as the generic STUN/DTLS-SRTP they are
+    "facetime": frozenset({"FaceTime", "STUN", "SRTP", "RTP"}),
+    "webrtc": frozenset({"STUN", "DTLS", "SRTP"}),
+    "botim": frozenset({"STUN", "DTLS", "SRTP"}),
 }
 
 _NDPI_LINE = re.compile(r"^\s+\d+\s+(UDP|TCP) ([\d.]+):(\d+) <-> ([\d.]+):(\d+) .*?\[proto: [\d.]+/([^\]]+)\]"
@@ -161,8 +169,9 @@ def decode_as(flows: Iterable[GeneratedFlow]) -> list[str]:
 
 # tshark's RTCP-over-UDP heuristic is on by default and takes any datagram whose first two bytes
 # look like an RTCP header for RTCP: one in 250 of Viber's random session tokens. Where our
-# calls carry RTP or RTCP, ``decode_as`` says so instead.
-NO_HEURISTICS = ("rtcp_udp",)
+# calls carry RTP or RTCP, ``decode_as`` says so instead. Its CLTP-over-UDP heuristic (R-GOOSE)
+# takes Zoom's SFU header for CLTP unit data whenever the sequence number's top byte is 0x4X.
+NO_HEURISTICS = ("rtcp_udp", "cltp_udp")
 
 
 def tshark(pcap: Path, decode_as: Iterable[str] = (), disable: Iterable[str] = NO_HEURISTICS) -> Expert:

@@ -82,7 +82,8 @@ def server_for(topo: Any, info: dict[str, dict[str, Any]], profile: str, operato
     """The host serving a traffic profile: the subscriber's own operator's if there is one."""
     hosts = [h for h, i in info.items() if profile in i.get("serves", ())]
     if not hosts:
-        raise ValueError(f"topology {type(topo).__name__} has no server for '{profile}'")
+        hint = " (operator_edge builds it with calling_apps: 1)" if type(topo).__name__ == "OperatorEdge" else ""
+        raise ValueError(f"topology {type(topo).__name__} has no server for '{profile}'{hint}")
     own = [h for h in hosts if info[h].get("operator") == operator]
     return (own or hosts)[0]
 

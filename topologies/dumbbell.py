@@ -6,7 +6,8 @@ from typing import Any
 
 from testbed.topo import Topo
 
-ALL_PROFILES = ("whatsapp", "whatsapp_chat", "viber", "skype", "imo", "sip", "web", "game", "vpn", "turn")
+ALL_PROFILES = ("whatsapp", "whatsapp_chat", "viber", "skype", "imo", "sip", "web", "game", "vpn", "turn",
+                "telegram", "messenger", "zoom", "teams", "facetime", "webrtc", "botim")
 
 
 class Dumbbell(Topo):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from testbed.topo import Topo
-from topologies.servers import INTERNET_SERVERS
+from topologies.servers import CALLING_APP_SERVERS, INTERNET_SERVERS
 
 OPERATOR_NAMES = ("iam", "meditel", "inwi")  # the three Moroccan operators of 2016
 
@@ -29,21 +29,23 @@ class OperatorEdge(Topo):
             the mobile ones: addresses 10.<op>0.128.0/18 (mobile: 10.<op>0.0.0/17), so a policy
             can tell the two apart, as operators that blocked mobile data first did.
         fixed_bw, fixed_delay_ms, fixed_jitter_ms, fixed_loss_pct: their access link.
+        calling_apps: 1 to add the servers of the calling apps beyond the 2016 block
+            (telegram, messenger, zoom, teams, facetime, webrtc, botim), 0 not to.
     """
 
     # what only this topology knows (testbed.config.limits bounds the rest by unit): it has
     # names and address blocks (10.<op>0.0.0/16) for this many operators, and one /18 of fixed lines
-    PARAM_BOUNDS = {"operators": (1, len(OPERATOR_NAMES)), "fixed_subscribers": (0, 250)}
+    PARAM_BOUNDS = {"operators": (1, len(OPERATOR_NAMES)), "fixed_subscribers": (0, 250), "calling_apps": (0, 1)}
 
     def build(self, operators: int = 1, subscribers: int = 4, access_bw: float = 20,  # type: ignore[override]
               access_delay_ms: float = 15, access_jitter_ms: float = 3, access_loss_pct: float = 0.2,
               transit_delay_ms: float = 20, vpn_delay_ms: float = 15, turn_delay_ms: float = 15,
               relay_capacity: int = 0, fixed_subscribers: int = 0, fixed_bw: float = 8,
               fixed_delay_ms: float = 10, fixed_jitter_ms: float = 1, fixed_loss_pct: float = 0.05,
-              **_: Any) -> None:
+              calling_apps: int = 0, **_: Any) -> None:
         internet = self.addSwitch("tbnet0", role="internet", dpid="%016x" % 0xF0)
         away = {"vpn": vpn_delay_ms, "turn": turn_delay_ms}
-        for name, ip, serves in INTERNET_SERVERS:
+        for name, ip, serves in INTERNET_SERVERS + (CALLING_APP_SERVERS if calling_apps else ()):
             host = self.addHost(name, ip=ip, role="server", serves=serves, capacity=relay_capacity)
             delay = max((away[s] for s in serves if s in away), default=1)
             self.addLink(host, internet, bw=1000, delay=f"{delay:g}ms")

@@ -18,3 +18,16 @@ INTERNET_SERVERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("tbvpn", "198.51.100.10/24", ("vpn",)),
     ("tbturn", "198.51.100.20/24", ("turn",)),
 )
+
+# The calling apps beyond the 2016 block, in the blocks endpoints/*.yaml lists for them. A
+# topology builds them on request (operator_edge: calling_apps: 1): each is one more host,
+# and one more agent process in an emulation.
+CALLING_APP_SERVERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("tbtg", "91.108.56.130/24", ("telegram",)),        # Telegram's AS62041
+    ("tbfbm", "31.13.70.20/24", ("messenger",)),        # Meta, outside WhatsApp's published list
+    ("tbzm", "170.114.0.10/24", ("zoom",)),             # Zoom's published ranges
+    ("tbtm", "52.113.0.20/24", ("teams",)),             # Microsoft 365's Teams media relays
+    ("tbft", "17.188.178.10/24", ("facetime",)),        # Apple's AS714
+    ("tbrtc", "198.51.100.40/24", ("webrtc",)),         # a generic WebRTC service: documentation range
+    ("tbbo", "198.51.100.30/24", ("botim",)),           # BOTIM publishes no ranges: documentation range
+)

@@ -67,7 +67,7 @@ def generate(apps: list[str], strategy: str = "none", count: int = 10, seed: int
     if topology is None:
         from topologies import TOPOLOGIES
 
-        topology = TOPOLOGIES["operator_edge"](subscribers=SUBSCRIBERS)
+        topology = TOPOLOGIES["operator_edge"](subscribers=SUBSCRIBERS, calling_apps=1)
     info = {h: topology.nodeInfo(h) for h in topology.hosts()}
     subscribers = subscriber_hosts(info)
     rng = random.Random(seed)

@@ -74,7 +74,7 @@ CASES = [
      "scenarios/x.yaml:10 workload.duration_s: duplicate key 'duration_s' (first at line 9)"),
     ("scenarios/x.yaml", scenario().replace("    sip:", "    skipe:"),
      "scenarios/x.yaml:15 workload.apps.skipe: unknown app 'skipe' – choose one of "
-     "[imo, sip, skype, viber, whatsapp]"),
+     "[botim, facetime, imo, messenger, sip, skype, teams, telegram, viber, webrtc, whatsapp, zoom]"),
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[none, nope]"),
      "scenarios/x.yaml:4 policies[1]: unknown policy 'nope' – choose one of [anrt-2016, behavioural, degrade, "
      "ip-block, none, port-block, throttle-udp, vpn-block] or give a file path"),
