@@ -215,3 +215,21 @@ def test_rtp_streams_are_not_calls_of_a_blocked_app_unless_asked() -> None:
     verdict = c.feed(ip.udp(PHONE, "203.0.113.51", 40001, 50004, discovery(1, b"")), 0.0)
     assert verdict is not None and (verdict.app, verdict.category, verdict.action.kind) == (
         "Discord", "Collaborative", "allow")
+
+
+def test_line_counter_in_byte_3_each_way() -> None:
+    from testbed.dpi.signatures.line import LineCounter
+
+    def setup(base: int, i: int) -> bytes:
+        return b"\x12\x34\x56" + bytes([(base + i) & 0xFF]) + b"\x99" * 20
+
+    both = [item for i in range(4) for item in ((0, setup(250, i)), (1, setup(7, i)))]
+    found = run(LineCounter(), both, flow_of(sport=20000))
+    assert found is not None and found.app == "LineCall" and "from 250 up and 7 down" in found.why
+    media = rtp.build(111, 5, 960, 1, b"m" * 40)
+    assert run(LineCounter(), both[:4] + [(0, media)] + both[4:], flow_of()) is not None   # RTP skipped
+    assert run(LineCounter(), [item for i in range(4) for item in ((0, setup(7, i)), (1, setup(7, i)))],
+               flow_of()) is None                                                      # the same base each way
+    broken = list(both)
+    broken[4] = (0, setup(250, 5))                                                     # a number skipped
+    assert run(LineCounter(), broken, flow_of()) is None

@@ -12,7 +12,7 @@ def default_signatures() -> list[Signature]:
     from testbed.dpi.signatures.h323 import H323
     from testbed.dpi.signatures.iax import Iax
     from testbed.dpi.signatures.imo import Imo
-    from testbed.dpi.signatures.line import LineCall
+    from testbed.dpi.signatures.line import LineCall, LineCounter
     from testbed.dpi.signatures.mgcp import Mgcp
     from testbed.dpi.signatures.mumble import Mumble
     from testbed.dpi.signatures.quic import Quic
@@ -30,4 +30,4 @@ def default_signatures() -> list[Signature]:
 
     return [Stun(), Viber(), Imo(), TelegramRelay(), Zoom(), Discord(), Mumble(), TeamSpeak(), LineCall(),
             Sip(), Mgcp(), H323(), Iax(), Skinny(), WhatsAppChat(), Tls(), Quic(), OpenVpn(), WireGuard(),
-            Dtls(), Rtcp(), Rtp()]
+            LineCounter(), Dtls(), Rtcp(), Rtp()]
