@@ -120,8 +120,12 @@ class Classifier:
     def feed_decoded(self, d: Decoded, ts: float) -> Verdict | None:
         flow, direction, new = self.table.lookup(d, ts)
         if flow.verdict is not None:
-            if flow.harvest and d.payload and flow.packets <= HARVEST_PACKETS:
-                self.association.harvest(flow, Pkt(d.payload, direction, flow.packets, ts, d.proto, d.tcp_flags))
+            if flow.harvest:
+                if flow.packets > HARVEST_PACKETS:
+                    flow.harvest = 0     # read enough: back to the fast path
+                elif d.payload:
+                    self.association.harvest(flow, Pkt(d.payload, direction, flow.packets, ts, d.proto,
+                                                       d.tcp_flags))
             return flow.verdict  # type: ignore[no-any-return]
         association = self.association
         if new:

@@ -47,6 +47,8 @@ METHODS = frozenset({1, 3, 4, 6, 7, 8, 9, 10, 11, 12})
 
 
 _UDP_LEADS = frozenset({0x00, 0x01, 0x08, 0xFF})  # types below 0x0200, WhatsApp's 0x08xx, MS-TURN 0xFF10
+# over TCP an RFC 4571 length may come first: its top byte, for messages under 1 KiB
+_TCP_LEADS = _UDP_LEADS | {0x02, 0x03}
 
 
 def _realm_app(realm: bytes) -> str | None:
@@ -105,7 +107,7 @@ class Stun(Signature):
     protos = frozenset({UDP, TCP})
 
     def leads(self, proto: int) -> frozenset[int] | None:
-        return _UDP_LEADS if proto == UDP else None  # over TCP a length may come first
+        return _UDP_LEADS if proto == UDP else _TCP_LEADS
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         msg = parse_stun(pkt.payload, pkt.proto)

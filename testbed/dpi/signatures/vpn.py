@@ -24,6 +24,8 @@ from testbed.packets.ip import TCP, UDP
 _RESETS = frozenset({vpn.OPENVPN_HARD_RESET_CLIENT_V2, vpn.OPENVPN_HARD_RESET_SERVER_V2, 10, 1, 2})
 _CLIENT_RESETS = frozenset({vpn.OPENVPN_HARD_RESET_CLIENT_V2, 10, 1})
 _CONTROL = frozenset({vpn.OPENVPN_CONTROL_V1, vpn.OPENVPN_ACK_V1})
+_UDP_OPCODES = frozenset(range(1 << 3, 11 << 3))
+_TCP_LENGTHS = frozenset(range(8))
 _ECHO_SPAN = 96  # bytes of a reply searched for the acknowledged session id (covers tls-auth HMACs)
 
 
@@ -40,6 +42,10 @@ class OpenVpn(Signature):
     name = "openvpn"
     protos = frozenset({UDP, TCP})
     payload_packets = 6
+
+    def leads(self, proto: int) -> frozenset[int] | None:
+        # UDP: the opcode (1-10) in the top 5 bits; TCP: the top byte of a packet length under 2 KiB
+        return _UDP_OPCODES if proto == UDP else _TCP_LENGTHS
 
     def inspect(self, pkt: Pkt, flow: Flow) -> Detection | None:
         data = openvpn_packet(pkt.payload, pkt.proto)
