@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
         # as ``testbed run --emulate`` runs: veths on the DPI's ports, dumpcap on them
         with Session(topo, Path(tmp) / "run", capture=True, shaper=OFF, log=_log) as s:
+            s.start_capture("dpi.pcapng")
             for deployment in ("inline", "tap"):
                 ttb = time_to_block(s, args.trials, deployment)
                 result[f"ttb_{deployment}_median_ms"] = round(statistics.median(ttb), 1)

@@ -108,6 +108,14 @@ def hit_of(seen: tuple[Seen, ...]) -> Seen | None:
     return next((s for s in hits if s.role == SIGNALLING), hits[0])
 
 
+def retimed(rec: CallRecord, seen: tuple[Seen, ...]) -> None:
+    """The record's time-to-block from flows a network measured after the call (the emulation
+    reads its DPI's capture at the end of a cell): the same hit counts, with its new numbers."""
+    hit = hit_of(seen)
+    if hit is not None:
+        rec.ttb_packets, rec.ttb_ms = hit.packets, hit.ms
+
+
 def expected_pdd_ms(plan: CallPlan) -> float:
     """Dial → ringback as the wire carries it: the strategy's own round trips to its first hop,
     a TCP handshake if the app's first flow is TCP, then the answer, which the far end sends

@@ -143,6 +143,11 @@ def tune_controller_link(net: Any, switch: str) -> None:
         node.cmd("ovs-vsctl set Controller", uuid, f"inactivity_probe={INACTIVITY_PROBE_MS}")
 
 
-def dpi_ports(net: Any, switch: str) -> list[str]:
-    """The DPI switch's data ports."""
-    return [str(i) for i in net.get(switch).intfList() if str(i) != "lo"]
+def dpi_links(net: Any, switch: str) -> dict[str, str]:
+    """The DPI switch's data ports → the node at each one's other end."""
+    out = {}
+    for intf in net.get(switch).intfList():
+        if str(intf) != "lo" and intf.link is not None:
+            other = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+            out[str(intf)] = other.node.name
+    return out

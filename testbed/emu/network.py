@@ -7,7 +7,10 @@ signalling first (an exchange that must get all its answers), then the media for
 holding time (none when the callee does not answer). The agents' reports become the
 call's ``Delivery`` (``testbed.emu.delivery``: measured, never computed); what the DPI
 did to each flow is the controller's verdict, or the policy's proactive L3/L4 rule
-that matches its 5-tuple (``compiler.proactive_rule``). Waiting is done in SimPy time:
+that matches its 5-tuple (``compiler.proactive_rule``). After the cell, ``measured``
+puts the time-to-block measured on the DPI's ports (``testbed.emu.forwarding``) into
+the hit calls' records, and confirms each proactive hit on the packets and by its
+rule's switch counters. Waiting is done in SimPy time:
 a process polls the mailbox every ``POLL_S`` of a ``simpy.rt.RealtimeEnvironment``.
 
 Not carried yet: a circumvention's second leg (the VPN or TURN server's path on to the
@@ -19,14 +22,18 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 import simpy
 
-from testbed.call.model import Delivery, Seen
+from testbed.call.model import Delivery, Seen, retimed
 from testbed.call.plan import CallPlan, Planner
+from testbed.call.records import CallRecord
 from testbed.config.scenario import Workload as WorkloadSpec
+from testbed.emu.capture import Evidence
 from testbed.emu.delivery import FlowResult, delivery
+from testbed.emu.forwarding import Passage
 from testbed.emu.mailbox import Steps, Timeout
 from testbed.emu.placement import FlowSpec, place
 from testbed.emu.session import Session
@@ -64,7 +71,10 @@ class EmuNetwork:
         self.planner = Planner(session.topo, seed, variants=0)
         self.compiled = {str(session.topo.nodeInfo(dpi).get("operator", "")): compiled
                          for dpi, compiled in session.compiled.items()}
+        self.dpi_of = {str(session.topo.nodeInfo(dpi).get("operator", "")): dpi for dpi in session.compiled}
         self._flow_ids = itertools.count(1)
+        # each hit attempt's flows as its Delivery saw them: (call id, attempt) → (operator, flows)
+        self.hits: dict[tuple[int, int], tuple[str, tuple[tuple[FlowSpec, Seen], ...]]] = {}
 
     # -- what the DPI did ------------------------------------------------------------------
     def seen(self, spec: FlowSpec, operator: str) -> Seen:
@@ -101,13 +111,19 @@ class EmuNetwork:
         if specs:
             results = yield from self._run(env, specs)
             if any(r.client.error or r.client.aborted for r in results):
-                seen = tuple(self.seen(s, sub.operator) for s in specs)
+                seen = self._seen(att.call_id, att.attempt, specs, sub.operator)
                 return delivery(seen, results, [])
         hold = att.holding_s if att.answers else 0.0
         media_specs = self._specs(media, sub.host, route.first_hop, hold, codec.frame_ms)
         media_results = yield from self._run(env, media_specs)
-        seen = tuple(self.seen(s, sub.operator) for s in specs + media_specs)
+        seen = self._seen(att.call_id, att.attempt, specs + media_specs, sub.operator)
         return delivery(seen, results, media_results)
+
+    def _seen(self, call_id: int, attempt: int, specs: list[FlowSpec], operator: str) -> tuple[Seen, ...]:
+        seen = tuple(self.seen(s, operator) for s in specs)
+        if any(s.hit for s in seen):
+            self.hits[(call_id, attempt)] = (operator, tuple(zip(specs, seen)))
+        return seen
 
     def release(self, plan: CallPlan, delivery: Delivery) -> None:
         """Nothing to give back: the links carried real packets."""
@@ -119,3 +135,39 @@ class EmuNetwork:
         yield from self._run(env, [spec])
         return self.seen(spec, sub.operator)
 
+    # -- measured on the packets, after the cell ------------------------------------------
+    def measured(self, evidence: Evidence, records: list[CallRecord]) -> dict[str, int]:
+        """Each hit call's time-to-block from the DPI's capture: the first packet of each hit
+        flow the switch did not forward (none held back, as under degrade: 0), the call's hit
+        chosen as the call model chooses it. Each proactive hit is confirmed on the packets
+        (it arrived; a drop forwarded none) and by its rule's switch counters. Without a
+        capture the records keep the controller's counts. Returns the cell's tally (calls measured,
+        proactive hits confirmed or not)."""
+        found = evidence.passages(spec.key for _, flows in self.hits.values() for spec, seen in flows if seen.hit)
+        tally = {"ttb_measured": 0, "proactive_confirmed": 0, "proactive_unconfirmed": 0}
+        for rec in records:
+            hit = self.hits.get((rec.call_id, rec.attempt))
+            if hit is None:
+                continue
+            operator, flows = hit
+            remeasured, measured = [], False
+            for spec, seen in flows:
+                passage = found.get(spec.key) if seen.hit else None
+                if passage is not None:
+                    seen = replace(seen, packets=passage.ttb_packets or 0,
+                                   ms=round(passage.ttb_ms, 3) if passage.ttb_ms is not None else 0.0)
+                    measured = True
+                    if spec.key not in self.session.verdicts:
+                        ok = self._confirmed(evidence, operator, spec, seen, passage)
+                        tally["proactive_confirmed" if ok else "proactive_unconfirmed"] += 1
+                remeasured.append(seen)
+            retimed(rec, tuple(remeasured))
+            tally["ttb_measured"] += measured
+        return tally
+
+    def _confirmed(self, evidence: Evidence, operator: str, spec: FlowSpec, seen: Seen, passage: Passage) -> bool:
+        compiled = self.compiled.get(operator) or next(iter(self.compiled.values()))
+        rule = compiler.proactive_rule(compiled, spec.key)
+        count = evidence.counters.get(self.dpi_of.get(operator, ""), {}).get(rule.index) if rule else None
+        held = passage.forwarded == 0 if seen.stops else passage.forwarded == passage.arrived
+        return count is not None and count.packets >= passage.arrived > 0 and held

@@ -1,4 +1,4 @@
-"""Reading a switch's flow table back (``ovs-ofctl dump-flows``): counters for the tests."""
+"""Reading a switch's flow table back (``ovs-ofctl dump-flows``): its entries and their counters."""
 
 from __future__ import annotations
 
@@ -62,3 +62,20 @@ def flow_entries(entries: list[Dumped], src: str, sport: int, dst: str, dport: i
             if e.match.get("nw_src") == src and e.match.get("nw_dst") == dst
             and e.match.get("tp_src", e.match.get("udp_src", e.match.get("tcp_src"))) == str(sport)
             and e.match.get("tp_dst", e.match.get("udp_dst", e.match.get("tcp_dst"))) == str(dport)]
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    packets: int
+    bytes: int
+
+
+def rule_counters(entries: list[Dumped], above: int) -> dict[int, RuleCount]:
+    """The switch's counters per cookie over the entries of priority above ``above`` (the
+    compiler's proactive entries carry their rule's index as cookie, mirrored entries too)."""
+    out: dict[int, RuleCount] = {}
+    for e in entries:
+        if e.priority > above:
+            have = out.get(e.cookie, RuleCount(0, 0))
+            out[e.cookie] = RuleCount(have.packets + e.n_packets, have.bytes + e.n_bytes)
+    return out

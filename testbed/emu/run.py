@@ -19,10 +19,12 @@ from typing import Any
 import simpy.rt
 
 from testbed.config.scenario import Scenario
+from testbed.emu.capture import Evidence
 from testbed.emu.messages import Decided, Late
 from testbed.emu.network import EmuNetwork
 from testbed.emu.session import Session
 from testbed.emu.system import EmulationUnavailable
+from testbed.metrics.summary import aggregate
 from testbed.run import Cell, build_topology, play
 
 
@@ -35,6 +37,7 @@ class EmuRunner:
                  progress: Callable[[float, str], None] | None = None) -> Cell:
         session = self.session
         session.set_policies(scenario.policy_objects[policy_name])
+        pcap = session.start_capture(f"dpi-{policy_name}--{circ_name}.pcapng")
         first_event = len(session.events)
         env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
         network = EmuNetwork(session, scenario.workload, scenario.seed)
@@ -42,14 +45,29 @@ class EmuRunner:
         # until the last call, retry and flow is over: nothing left to schedule
         cell = play(env, network, scenario, policy_name, circ_name, progress)
         ended = time.time()
+        evidence = session.stop_capture()
+        measured = network.measured(evidence, cell.calls)
+        # the records' time-to-block is now the packets': aggregate again (who adopted did not change)
+        summary, cell.per_app = aggregate(cell.calls, cell.flows, 1, 0)
+        cell.summary = {**summary, "adopters_pct": cell.summary["adopters_pct"]}
         events = session.events[first_event:]
         self.windows.append({"policy": policy_name, "circumvention": circ_name, "wall_start": started,
-                             "wall_end": ended})
+                             "wall_end": ended, "pcap": pcap.name if pcap else None})
         decided = [e for e in events if isinstance(e, Decided)]
         dpi = {"verdicts": len(decided), "late_packet_ins": sum(isinstance(e, Late) for e in events),
-               "actions": _count(e.verdict.action.kind for e in decided)}
+               "actions": _count(e.verdict.action.kind for e in decided), **measured,
+               "rule_packets": self._rule_packets(evidence)}
         cell.extra.update(calls=[asdict(c) for c in cell.calls], dpi=dpi, wall_s=round(ended - started, 1))
         return cell
+
+    def _rule_packets(self, evidence: Evidence) -> dict[str, int]:
+        """The proactive rules' switch counters: {"tbdpi1 ip-block/imo": packets}."""
+        out = {}
+        for dpi, counts in evidence.counters.items():
+            policy = self.session.compiled[dpi].policy
+            for index, count in sorted(counts.items()):
+                out[f"{dpi} {policy.rules[index - 1].label(policy.name)}"] = count.packets
+        return out
 
     def extra(self) -> dict[str, Any]:
         s = self.session
@@ -59,7 +77,8 @@ class EmuRunner:
                               "bandwidth": "HTB (tc) on every link with a bw",
                               "delay_jitter_loss": s.shaper,
                               "degrade": "DSCP mark by the DPI; iptables statistic + NFQUEUE delayer at receivers",
-                              "pcap": "dpi.pcap",  # in the results directory (renamed when complete)
+                              # in the results directory (renamed when complete): one per cell
+                              "pcaps": [w["pcap"] for w in self.windows if w["pcap"]],
                               "cells": self.windows}}
 
 

@@ -1,5 +1,5 @@
 """One emulated network for a run: Mininet + OVS, the DPI controller, one traffic agent per
-host, link shaping and the capture — started in order, torn down in reverse on every exit.
+host, link shaping and the DPI's captures — started in order, torn down in reverse on every exit.
 
 Used by the runner (``testbed run --emulate``), the integration tests and the
 benchmark::
@@ -25,6 +25,7 @@ from typing import Any
 
 from testbed.dpi.flow import FlowKey
 from testbed.emu import clean, system
+from testbed.emu.capture import Evidence
 from testbed.emu.mailbox import Mailbox, Timeout, read_lines, run_blocking
 from testbed.emu.messages import (
     CONTROLLER_EVENTS,
@@ -73,8 +74,8 @@ class Session:
         self.compiled: dict[str, compiler.Compiled] = {}
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
         self.controller: subprocess.Popen[bytes] | None = None
-        self.capture: Any = None
-        self.pcap: Path | None = None
+        self.capture: Any = None                 # the running capture (``start_capture``)
+        self.sides: dict[str, str] = {}          # each DPI port → the side it faces (forwarding.ACCESS | CORE)
         self._stack = contextlib.ExitStack()
         self._ids = itertools.count(1)
         self._ports: dict[str, itertools.cycle[int]] = {}
@@ -124,11 +125,11 @@ class Session:
         for dpi in self.dpis:
             emunet.tune_controller_link(self.net, dpi)
         if self.want_capture:
-            from testbed.emu.capture import Capture
+            from testbed.emu.forwarding import port_sides
 
-            ports = [p for d in self.dpis for p in emunet.dpi_ports(self.net, d)]
-            self.capture = Capture(self.workdir / "dpi.pcap", ports, self.state)
-            self._stack.callback(self._stop_capture)
+            for dpi in self.dpis:
+                self.sides.update(port_sides(emunet.dpi_links(self.net, dpi), self.topo, dpi))
+            self._stack.callback(self._end_capture)
         if threading_main():
             previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
             self._stack.callback(signal.signal, signal.SIGTERM, previous)
@@ -155,8 +156,32 @@ class Session:
         for ctl in self.net.controllers:   # RemoteController.stop() leaves its shell running
             ctl.terminate()
 
-    def _stop_capture(self) -> None:
-        self.pcap = self.capture.stop()
+    # -- captures and counters -------------------------------------------------------------
+    def start_capture(self, name: str) -> Path | None:
+        """Capture every port of the DPI switches into ``workdir/name`` until ``stop_capture``
+        (a session built with ``capture=False`` has nothing to capture on: None)."""
+        from testbed.emu.capture import Capture
+
+        self._end_capture()
+        if not self.want_capture:
+            return None
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.capture = Capture(self.workdir / name, sorted(self.sides), self.state,
+                               log=logs / f"dumpcap-{Path(name).stem}.log")
+        return self.capture.out  # type: ignore[no-any-return]
+
+    def stop_capture(self) -> Evidence:
+        """End the capture (if any) and read the DPI switches' counters: what the cell left."""
+        from testbed.emu import ofctl
+
+        pcap = self._end_capture()
+        counters = {d: ofctl.rule_counters(ofctl.dump_flows(d), compiler.PRIO_VERDICT) for d in self.dpis}
+        return Evidence(pcap, dict(self.sides), counters)
+
+    def _end_capture(self) -> Path | None:
+        capture, self.capture = self.capture, None
+        return capture.stop() if capture is not None else None
 
     # -- agents ------------------------------------------------------------------------------
     def _start_agents(self) -> None:

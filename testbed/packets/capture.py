@@ -1,5 +1,8 @@
 """Capture files in and out, down to the IP packet: pcap and pcapng read, pcap written.
 
+A pcapng file may hold several interfaces (a switch's ports captured together):
+``read_ip_ports`` says which interface, by name, saw each packet.
+
 Link layers: Ethernet (with 802.1Q/QinQ tags), Linux cooked v1/v2, raw IP, BSD
 loopback, Cisco HDLC. Anything else is skipped and counted.
 
@@ -34,7 +37,7 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e6), b"\xa1\xb2\xc3\xd4": (">", 1e6),
                b"\x4d\x3c\xb2\xa1": ("<", 1e9), b"\xa1\xb2\x3c\x4d": (">", 1e9)}
 _SHB, _IDB, _PB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
-_OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
+_OPT_NAME, _OPT_TSRESOL, _OPT_TSOFFSET = 2, 9, 14
 
 
 @dataclass
@@ -76,22 +79,27 @@ def strip_link(linktype: int, frame: bytes) -> bytes | None:
 
 
 @dataclass
-class _Interface:
+class Interface:
+    """A pcapng Interface Description Block: what a packet's timestamp and link layer mean."""
+
     linktype: int
     divisor: float = 1e6
     offset: float = 0.0
+    name: str = ""     # if_name, e.g. the switch port "tbdpi1-eth1" ("" if not given)
 
 
-def _interface(body: bytes, order: str) -> _Interface:
-    """An Interface Description Block body: link type and timestamp options."""
-    iface = _Interface(struct.unpack_from(order + "H", body)[0])
+def _interface(body: bytes, order: str) -> Interface:
+    """An Interface Description Block body: link type, name and timestamp options."""
+    iface = Interface(struct.unpack_from(order + "H", body)[0])
     off = 8
     while off + 4 <= len(body):
         code, length = struct.unpack_from(order + "HH", body, off)
         value = body[off + 4:off + 4 + length]
         if code == 0:
             break
-        if code == _OPT_TSRESOL and length >= 1:
+        if code == _OPT_NAME:
+            iface.name = value.rstrip(b"\0").decode("utf-8", "replace")
+        elif code == _OPT_TSRESOL and length >= 1:
             base = 2 if value[0] & 0x80 else 10
             iface.divisor = float(base ** (value[0] & 0x7F))
         elif code == _OPT_TSOFFSET and length == 8:
@@ -105,8 +113,17 @@ def pcapng_frames(data: bytes) -> Iterator[tuple[int, float, bytes]]:
 
     Raises ValueError at the first damaged block, after yielding those before it.
     """
+    for iface, ts, frame in pcapng_interface_frames(data):
+        yield iface.linktype, ts, frame
+
+
+def pcapng_interface_frames(data: bytes) -> Iterator[tuple[Interface, float, bytes]]:
+    """(interface, timestamp, frame) of every packet block of a pcapng file's bytes.
+
+    Raises ValueError at the first damaged block, after yielding those before it.
+    """
     order = "<"
-    ifaces: list[_Interface] = []
+    ifaces: list[Interface] = []
     off, end = 0, len(data)
     while off + 12 <= end:
         kind = struct.unpack_from(order + "I", data, off)[0]
@@ -126,17 +143,17 @@ def pcapng_frames(data: bytes) -> Iterator[tuple[int, float, bytes]]:
             if iface_id >= len(ifaces):
                 raise ValueError(f"packet of undeclared interface {iface_id}")
             iface = ifaces[iface_id]
-            yield iface.linktype, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
+            yield iface, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
         elif kind == _IDB and len(body) >= 8:
             ifaces.append(_interface(body, order))
         elif kind == _SPB and len(body) >= 4 and ifaces:
-            yield ifaces[0].linktype, 0.0, body[4:4 + struct.unpack_from(order + "I", body)[0]]
+            yield ifaces[0], 0.0, body[4:4 + struct.unpack_from(order + "I", body)[0]]
         elif kind == _PB and len(body) >= 20:
             iface_id, _drops, high, low, caplen = struct.unpack_from(order + "HHIII", body)
             if iface_id >= len(ifaces):
                 raise ValueError(f"packet of undeclared interface {iface_id}")
             iface = ifaces[iface_id]
-            yield iface.linktype, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
+            yield iface, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
     if off != end:
         raise ValueError(f"{end - off} trailing bytes")
 
@@ -215,6 +232,31 @@ def read_ip(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[
     finally:
         stats.packets += packets
         stats.ip_packets += ip_packets
+
+
+def read_ip_ports(path: str | Path, stats: ReadStats | None = None) -> Iterator[tuple[str, float, bytes]]:
+    """(interface name, timestamp, IP packet) for every IP packet of a pcapng file, in file order
+    (interfaces interleave: timestamps need not rise). Damage is handled as ``read_ip`` does."""
+    stats = stats if stats is not None else ReadStats()
+    try:
+        with open(path, "rb") as f:
+            if f.seek(0, 2) == 0:
+                raise ValueError("empty file")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                if data[:4] != PCAPNG_MAGIC:
+                    raise ValueError("not a pcapng file: no interface names")
+                for iface, ts, frame in pcapng_interface_frames(data):  # type: ignore[arg-type]
+                    stats.packets += 1
+                    stats.linktypes.add(iface.linktype)
+                    ip = strip_link(iface.linktype, frame)
+                    if ip is None:
+                        stats.skipped += 1
+                        continue
+                    stats.ip_packets += 1
+                    yield iface.name, ts, ip
+    except (ValueError, struct.error) as exc:
+        what = "not a capture file" if stats.packets == 0 else f"stopped after {stats.packets} packets"
+        stats.error = f"{what}: {exc}"
 
 
 def write_ip(path: str | Path, packets: list[tuple[float, bytes]]) -> None:

@@ -81,7 +81,7 @@ def test_kill_9_then_clean_leaves_nothing_and_a_new_run_works(runs: dict[str, An
     assert runs["rerun"].returncode == 0, runs["rerun"].stderr[-3000:]
 
 
-def test_short_morocco_run_writes_results_and_a_readable_pcap(runs: dict[str, Any]) -> None:
+def test_short_morocco_run_writes_results_and_a_readable_pcap_per_cell(runs: dict[str, Any]) -> None:
     assert runs["rerun"].returncode == 0, runs["rerun"].stderr[-3000:]
     (result,) = runs["out"].glob("morocco-2016/*/results.json")
     doc = json.loads(result.read_text())
@@ -95,17 +95,21 @@ def test_short_morocco_run_writes_results_and_a_readable_pcap(runs: dict[str, An
             assert c["outcome"] in ("completed", "no-answer"), c
         else:                                       # the OTT apps' calls: blocked by the DPI
             assert c["outcome"] != "completed" and c["action"] == "drop", c
+            assert c["ttb_packets"] >= 1 and c["ttb_ms"] >= 0, c   # measured on the DPI's ports
     assert completed, "no operator call in the run"
     for c in completed:
         assert 3.5 < c["mos"] <= 4.5 and c["loss_pct"] < 5 and 15 < c["delay_ms"] < 40, c
     assert cell["summary"]["collateral_pct"] == 0
-    pcap = result.parent / "dpi.pcap"
-    assert doc["emulation"]["pcap"] == str(pcap) and pcap.stat().st_size > 0
+    hit = sum(c["action"] != "allow" for c in calls)
+    assert cell["dpi"]["ttb_measured"] == hit > 0 and cell["dpi"]["proactive_unconfirmed"] == 0
+    assert cell["dpi"]["rule_packets"]["tbdpi1 anrt-2016/operator-voice"] > 0   # the SIP calls' proactive allow
+    pcap = result.parent / "dpi-anrt-2016--none.pcapng"
+    assert doc["emulation"]["pcaps"] == [pcap.name] and pcap.stat().st_size > 0
     read = subprocess.run(["tshark", "-r", str(pcap)], capture_output=True, text=True)
     complaints = [ln for ln in read.stderr.splitlines() if ln.strip() and "Running as user" not in ln]
     assert read.returncode == 0 and not complaints, read.stderr
     frames = read.stdout.splitlines()
     stun = subprocess.run(["tshark", "-r", str(pcap), "-Y", "stun"], capture_output=True, text=True)
-    print(f"dpi.pcap: {len(frames)} frames, {len(stun.stdout.splitlines())} STUN; rerun took "
+    print(f"{pcap.name}: {len(frames)} frames, {len(stun.stdout.splitlines())} STUN; rerun took "
           f"{runs['rerun_s']:.0f} s")
     assert len(frames) > 100
