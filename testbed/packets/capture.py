@@ -113,8 +113,7 @@ def pcapng_frames(data: bytes) -> Iterator[tuple[int, float, bytes]]:
 
     Raises ValueError at the first damaged block, after yielding those before it.
     """
-    for iface, ts, frame in pcapng_interface_frames(data):
-        yield iface.linktype, ts, frame
+    return _pcapng(data, False)
 
 
 def pcapng_interface_frames(data: bytes) -> Iterator[tuple[Interface, float, bytes]]:
@@ -122,6 +121,12 @@ def pcapng_interface_frames(data: bytes) -> Iterator[tuple[Interface, float, byt
 
     Raises ValueError at the first damaged block, after yielding those before it.
     """
+    return _pcapng(data, True)
+
+
+def _pcapng(data: bytes, interfaces: bool) -> Iterator[tuple]:
+    """The walk of both: the same generator (no second one per packet), yielding the
+    interface or only its link type."""
     order = "<"
     ifaces: list[Interface] = []
     off, end = 0, len(data)
@@ -143,17 +148,20 @@ def pcapng_interface_frames(data: bytes) -> Iterator[tuple[Interface, float, byt
             if iface_id >= len(ifaces):
                 raise ValueError(f"packet of undeclared interface {iface_id}")
             iface = ifaces[iface_id]
-            yield iface, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
+            yield (iface if interfaces else iface.linktype), iface.offset + ((high << 32) | low) / iface.divisor, \
+                body[20:20 + caplen]
         elif kind == _IDB and len(body) >= 8:
             ifaces.append(_interface(body, order))
         elif kind == _SPB and len(body) >= 4 and ifaces:
-            yield ifaces[0], 0.0, body[4:4 + struct.unpack_from(order + "I", body)[0]]
+            first = ifaces[0]
+            yield (first if interfaces else first.linktype), 0.0, body[4:4 + struct.unpack_from(order + "I", body)[0]]
         elif kind == _PB and len(body) >= 20:
             iface_id, _drops, high, low, caplen = struct.unpack_from(order + "HHIII", body)
             if iface_id >= len(ifaces):
                 raise ValueError(f"packet of undeclared interface {iface_id}")
             iface = ifaces[iface_id]
-            yield iface, iface.offset + ((high << 32) | low) / iface.divisor, body[20:20 + caplen]
+            yield (iface if interfaces else iface.linktype), iface.offset + ((high << 32) | low) / iface.divisor, \
+                body[20:20 + caplen]
     if off != end:
         raise ValueError(f"{end - off} trailing bytes")
 
