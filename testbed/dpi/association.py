@@ -62,7 +62,7 @@ class Association:
             service = self.knowledge.sni_service(flow.sni)
             app = service and (service.sni_app or service.other_app)
             if service is not None and app:
-                return Detection(app, f"{found.why}, a name of {service.service}")
+                return Detection(app, f"{found.why}, a name of {service.service}", found.final)
         if known is None:
             return found
         service = known.service
@@ -70,7 +70,7 @@ class Association:
             return Detection(service.call_app, f"{known.text()} and the flow is {found.why}, "
                                                f"{_l4(flow)} port {known.port}")
         if found.app in NAMED_CARRIERS and service.other_app:
-            return Detection(service.other_app, f"{found.why}, to {known.text()}")
+            return Detection(service.other_app, f"{found.why}, to {known.text()}", found.final)
         return found
 
     def media_call(self, flow: Flow) -> Detection | None:

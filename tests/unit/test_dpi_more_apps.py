@@ -147,8 +147,12 @@ def test_quic_sni_then_rtp_is_a_snapchat_call() -> None:
 
 def test_quic_name_through_endpoint_data() -> None:
     hello = tls.client_hello("app.snapchat.com", b"r" * 32)[5:]
-    v = classify([ip.udp(PHONE, "198.51.100.8", 40000, 443, quic.build_initial(b"\x42" * 8, b"", hello))])
+    initial = ip.udp(PHONE, "198.51.100.8", 40000, 443, quic.build_initial(b"\x42" * 8, b"", hello))
+    v = classify([initial])
     assert v.app == "Snapchat" and "a name of Snapchat" in v.why
+    media = ip.udp("198.51.100.8", PHONE, 443, 40000, rtp.build(111, 9, 960, 77, b"o" * 70))
+    call = classify([initial, media])                      # the name does not end the search for a call
+    assert call.app == "SnapchatCall" and call.packet_index == 2, call.why
 
 
 # --- apps known by their servers: the packets show a call, the data say whose
