@@ -84,15 +84,10 @@ class Classifier:
         self._conditional = {proto: tuple(i for i, s in enumerate(group) if s.ports or
                                           type(s).applies is not Signature.applies)
                              for proto, group in self._sigs.items()}
-        self._rules = tuple((r, has_header_part(r.match)) for r in policy.rules)
-        self._any_header = any(header for _, header in self._rules)
-        self._candidates = tuple(policy.rules)   # when no rule looks at headers: all of them, always
+        self._use(policy)
         self._prunes: dict[tuple[int, int], tuple[tuple[Signature, ...], list]] = {}
         self._keep: list[tuple[Signature, ...]] = []   # the tuples ``_prunes`` keys by id stay alive
         self._openings: dict[tuple[int, tuple[bool, ...]], tuple[tuple[Signature, ...], list]] = {}
-        self._track_media = identify or any(r.match.behaviour for r in policy.rules)
-        # behaviour and SNI rules can settle on a packet that labelled nothing
-        self._every_packet = any(r.match.behaviour or r.match.sni for r in policy.rules)
         self._prune_at = frozenset(s.payload_packets for s in sigs if s.payload_packets)
         self._tables: dict[tuple[int, tuple[Signature, ...]], list[tuple[Signature, ...]]] = {}
 
@@ -100,6 +95,25 @@ class Classifier:
     def endpoints(self) -> EndpointMemory:
         """The learned endpoints (sockets of calls, announced media)."""
         return self.association.memory
+
+    def _use(self, policy: Policy) -> None:
+        self.policy = policy
+        self._rules = tuple((r, has_header_part(r.match)) for r in policy.rules)
+        self._any_header = any(header for _, header in self._rules)
+        self._candidates = tuple(policy.rules)   # when no rule looks at headers: all of them, always
+        self._track_media = self.identify or any(r.match.behaviour for r in policy.rules)
+        # behaviour and SNI rules can settle on a packet that labelled nothing
+        self._every_packet = any(r.match.behaviour or r.match.sni for r in policy.rules)
+
+    def set_policy(self, policy: Policy) -> None:
+        """Judge by another policy's rules from now on (a reload on a running switch): decided
+        flows keep their verdicts, undecided ones meet the new rules, and
+        what was learned (flows, endpoints) stays. Window and idle timeout stay as they were."""
+        self._use(policy)
+        for flow in self.table.flows.values():
+            if flow.verdict is None:
+                flow.candidates = self._candidates if not self._any_header else \
+                    tuple(r for r, header in self._rules if not header or header_matches(r.match, flow))
 
     def reset(self) -> None:
         """Forget every flow and endpoint, keep what was compiled: a fresh classifier, cheaply."""

@@ -3,8 +3,12 @@
 Its configuration is one ``ControllerConfig`` message (``testbed.emu.messages``):
 each DPI switch's policy and the degrade marks; it compiles them itself
 (``testbed.policy.compiler``), and decides with ``testbed.dpi.classifier.Classifier``
-(the simulator's code). It reports on stdout, one message a line (``Connected``,
-``SwitchReady``, ``Decided`` with the classifier's ``Verdict``, ``Installed``, ``Late``)::
+(the simulator's code). On stdin it takes ``Reload`` messages: other policies for the
+running switches (a phase of a timeline, a teacher's change), applied between two
+packet-ins in the app's own event loop: the new pipeline replaces the old without a gap,
+the classifier keeps its flows and judges by the new rules, decided flows keep their
+entries. It reports on stdout, one message a line (``Connected``, ``SwitchReady``,
+``Decided`` with the classifier's ``Verdict``, ``Installed``, ``Late``, ``Reloaded``)::
 
     python -m testbed.emu.controller --tb-config controller.json --ofp-tcp-listen-port 16653
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -25,7 +30,7 @@ from typing import Any
 
 from os_ken import cfg
 from os_ken.base import app_manager
-from os_ken.controller import ofp_event
+from os_ken.controller import event, ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from os_ken.ofproto import ofproto_v1_3
 
@@ -38,6 +43,8 @@ from testbed.emu.messages import (
     Installed,
     Late,
     MessageError,
+    Reload,
+    Reloaded,
     SwitchReady,
     decode,
     encode,
@@ -82,12 +89,37 @@ def load_config(path: str) -> dict[int, compiler.Compiled]:
 class SwitchState:
     """One DPI switch: its compiled policy, classifier, meters and installed verdicts."""
 
-    def __init__(self, compiled: compiler.Compiled) -> None:
+    def __init__(self, compiled: compiler.Compiled, dp: Any) -> None:
         self.compiled = compiled
+        self.dp = dp
         self.classifier = Classifier(compiled.policy)
         self.meters = compiler.MeterPool()
         self.installed: dict[Any, Verdict] = {}   # flow key → the verdict whose entries went in
         self.serial = 0
+        self.generation = 0                        # of its pipeline entries (compiler.reload_messages)
+
+
+class ReloadEvent(event.EventBase):  # type: ignore[misc]
+    """A ``Reload`` read from stdin, queued into the app's event loop (one thread decides)."""
+
+    def __init__(self, msg: Reload) -> None:
+        super().__init__()
+        self.msg = msg
+
+
+def read_commands(app: Any, stream: Any) -> None:
+    """Stdin's ``Reload`` lines into the app's events until EOF; anything else ends the process."""
+    try:
+        for line in stream:
+            if line.strip():
+                msg = decode(line)
+                if not isinstance(msg, Reload):
+                    raise MessageError(f"the controller takes reload messages on stdin, not {type(msg).__name__}")
+                app.send_reload(msg)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(EXIT_HANDLER_FAILED)
 
 
 class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
@@ -98,6 +130,15 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
         self.compiled = load_config(CONF.tb_config)
         self.switches: dict[int, SwitchState] = {}
         self.barriers: dict[tuple[int, int], int] = {}   # (dpid, xid) → verdict serial (0: setup)
+        self.reloads: dict[tuple[int, int], tuple[str, str]] = {}   # (dpid, xid) → (reload id, policy)
+
+    def start(self) -> Any:
+        out = super().start()
+        threading.Thread(target=read_commands, args=(self, sys.stdin.buffer), daemon=True).start()
+        return out
+
+    def send_reload(self, msg: Reload) -> None:
+        self._send_event(ReloadEvent(msg), None)
 
     def _send(self, dp: Any, msgs: list[Any]) -> None:
         for msg in msgs:
@@ -112,7 +153,7 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
         dp = ev.msg.datapath
         if dp.id not in self.compiled:
             raise RuntimeError(f"switch {dp.id:016x} is not one of our DPI switches")
-        state = self.switches[dp.id] = SwitchState(self.compiled[dp.id])   # a reconnect starts clean
+        state = self.switches[dp.id] = SwitchState(self.compiled[dp.id], dp)   # a reconnect starts clean
         self._send(dp, compiler.setup_messages(state.compiled))
         emit(Connected(time.time(), dpid(dp), state.compiled.policy.name, tuple(compiler.describe(state.compiled))))
 
@@ -136,10 +177,37 @@ class DpiController(app_manager.OSKenApp):  # type: ignore[misc]
                 emit(Decided(now, dpid(dp), state.serial, verdict))
         self._send(dp, msgs + compiler.forward(state.compiled, verdict, frame, in_port))
 
+    @set_ev_cls(ReloadEvent)
+    @kill_on_exception
+    def reload(self, ev: ReloadEvent) -> None:
+        """New policies for running switches: pipeline and classifier rules, no restart."""
+        msg = ev.msg
+        for sp in msg.switches:
+            dp_id = int(sp.dpid, 16)
+            if dp_id not in self.compiled:
+                raise RuntimeError(f"reload for switch {sp.dpid}, not one of our DPI switches")
+            compiled = self.compiled[dp_id] = compiler.compile_policy(sp.policy, msg.marks)
+            state = self.switches.get(dp_id)
+            if state is None:   # not connected yet: it gets the new policy when it does
+                emit(Reloaded(time.time(), sp.dpid, msg.id, sp.policy.name))
+                continue
+            state.compiled = compiled
+            state.classifier.set_policy(compiled.policy)
+            state.generation += 1
+            *msgs, barrier = compiler.reload_messages(compiled, state.generation)
+            self._send(state.dp, msgs)
+            barrier.datapath = state.dp
+            state.dp.send_msg(barrier)
+            self.reloads[(dp_id, barrier.xid)] = (msg.id, sp.policy.name)
+
     @set_ev_cls(ofp_event.EventOFPBarrierReply, BOTH)
     @kill_on_exception
     def barrier_reply(self, ev: Any) -> None:
         dp = ev.msg.datapath
+        reload = self.reloads.pop((dp.id, ev.msg.xid), None)
+        if reload is not None:
+            emit(Reloaded(time.time(), dpid(dp), *reload))
+            return
         serial = self.barriers.pop((dp.id, ev.msg.xid), None)
         if serial == 0:
             emit(SwitchReady(time.time(), dpid(dp)))

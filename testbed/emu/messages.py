@@ -2,7 +2,8 @@
 
 The orchestrator (``session``, ``placement``) commands the host agents
 (``agent``) on their stdin; agents and the DPI controller (``controller``) report
-on their stdout; the controller reads its configuration from a file. Every
+on their stdout; the controller reads its configuration from a file, and new
+policies for the running switches (``Reload``) on its stdin. Every
 message is a frozen dataclass below; on the wire it is one JSON line tagged with
 its type (``{"type": "ack", "host": "tbwa", "id": "f3"}``), encoded and decoded by
 the dataclass's fields and their annotations — bytes as hex, tuples as lists,
@@ -212,19 +213,40 @@ class ControllerConfig:
     marks: dict[Action, int]
 
 
+@dataclass(frozen=True)
+class Reload:
+    """On the controller's stdin: these switches run these policies from now on, on the running
+    switches (no restart, no dropped flow): the controller replaces its pipeline entries and its
+    classifier's rules; flows already decided keep their entries. Answered per switch (``Reloaded``)."""
+
+    id: str
+    switches: tuple[SwitchPolicy, ...]
+    marks: dict[Action, int]
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """A switch confirmed the new pipeline of reload ``id`` (its barrier came back)."""
+
+    t: float
+    dpid: str
+    id: str
+    policy: str
+
+
 Command = Serve | Open | End | Shape | Quit
 AgentEvent = AgentReady | Ack | Report
-ControllerEvent = Connected | SwitchReady | Decided | Installed | Late
-Message = Command | AgentEvent | ControllerEvent | ControllerConfig
+ControllerEvent = Connected | SwitchReady | Decided | Installed | Late | Reloaded
+Message = Command | AgentEvent | ControllerEvent | ControllerConfig | Reload
 
 TYPES: dict[str, type] = {
     "serve": Serve, "open": Open, "end": End, "shape": Shape, "quit": Quit,
     "ready": AgentReady, "ack": Ack, "report": Report,
     "connected": Connected, "switch-ready": SwitchReady, "verdict": Decided, "installed": Installed,
-    "late": Late, "controller-config": ControllerConfig,
+    "late": Late, "controller-config": ControllerConfig, "reload": Reload, "reloaded": Reloaded,
 }
 TAGS = {cls: tag for tag, cls in TYPES.items()}
-CONTROLLER_EVENTS = (Connected, SwitchReady, Decided, Installed, Late)
+CONTROLLER_EVENTS = (Connected, SwitchReady, Decided, Installed, Late, Reloaded)
 
 Key = tuple[Any, ...]
 
@@ -239,6 +261,8 @@ def mailbox_key(msg: Message) -> Key | None:
         return (AgentReady, msg.host)
     if isinstance(msg, SwitchReady):
         return (SwitchReady, msg.dpid)
+    if isinstance(msg, Reloaded):
+        return (Reloaded, msg.id, msg.dpid)
     return None
 
 

@@ -13,6 +13,9 @@ the hit calls' records, and confirms each proactive hit on the packets and by it
 rule's switch counters. Waiting is done in SimPy time:
 a process polls the mailbox every ``POLL_S`` of a ``simpy.rt.RealtimeEnvironment``.
 
+Each DPI switch runs the policy of its operator; ``set_policies`` (a phase of a timeline)
+reloads the running switches (``Session.reload``): a call meets the policies of its start.
+
 Not carried yet: a circumvention's second leg (the VPN or TURN server's path on to the
 app's relay): circumvented calls end at the first hop.
 """
@@ -38,6 +41,7 @@ from testbed.emu.mailbox import Steps, Timeout
 from testbed.emu.placement import FlowSpec, place
 from testbed.emu.session import Session
 from testbed.policy import compiler
+from testbed.timeline import Policies, policy_for
 from testbed.traffic.apps import SIGNALLING, FlowPlan
 from testbed.workload.calls import Subscriber
 
@@ -69,20 +73,36 @@ class EmuNetwork:
     def __init__(self, session: Session, spec: WorkloadSpec, seed: int) -> None:
         self.session, self.spec = session, spec
         self.planner = Planner(session.topo, seed, variants=0)
-        self.compiled = {str(session.topo.nodeInfo(dpi).get("operator", "")): compiled
-                         for dpi, compiled in session.compiled.items()}
-        self.dpi_of = {str(session.topo.nodeInfo(dpi).get("operator", "")): dpi for dpi in session.compiled}
+        self.operators = {dpi: str(session.topo.nodeInfo(dpi).get("operator", "")) for dpi in session.dpis}
+        self.dpi_of = {op: dpi for dpi, op in self.operators.items()}
         self._flow_ids = itertools.count(1)
         # each hit attempt's flows as its Delivery saw them: (call id, attempt) → (operator, flows)
         self.hits: dict[tuple[int, int], tuple[str, tuple[tuple[FlowSpec, Seen], ...]]] = {}
+        self.reloads: list[dict[str, Any]] = []   # when each change went in, and what
+
+    @property
+    def compiled(self) -> dict[str, compiler.Compiled]:
+        """Each operator's compiled policy, as its DPI switch runs it now."""
+        return {self.operators[dpi]: c for dpi, c in self.session.compiled.items()}
+
+    def set_policies(self, policies: Policies) -> None:
+        """Each operator's policy from now on, on the running switches (those whose policy changes)."""
+        changed = {dpi: p for dpi, op in self.operators.items()
+                   if (p := policy_for(policies, op)) is not self.session.policies.get(dpi)}
+        if changed:
+            started = time.time()
+            self.session.reload(changed)
+            self.reloads.append({"wall_start": started, "wall_end": time.time(),
+                                 "policies": {dpi: p.name for dpi, p in changed.items()}})
 
     # -- what the DPI did ------------------------------------------------------------------
-    def seen(self, spec: FlowSpec, operator: str) -> Seen:
-        """The controller's verdict on a flow, or the proactive rule whose entries match it."""
+    def seen(self, spec: FlowSpec, operator: str, compiled_now: dict[str, compiler.Compiled]) -> Seen:
+        """The controller's verdict on a flow, or the proactive rule whose entries matched it (of
+        the policies the switches ran when the call started: ``compiled_now``)."""
         found = self.session.verdicts.get(spec.key)
         if found is not None:
             return Seen.of(spec.plan.role, found.verdict)
-        compiled = self.compiled.get(operator) or next(iter(self.compiled.values()))
+        compiled = compiled_now.get(operator) or next(iter(compiled_now.values()))
         rule = compiler.proactive_rule(compiled, spec.key)
         if rule is None or not rule.action.hits:
             return Seen(spec.plan.role)
@@ -103,7 +123,7 @@ class EmuNetwork:
         att, route = plan.attempt, plan.route
         sub, codec = att.subscriber, plan.profile.codec
         assert codec is not None
-        flows = plan.variant.flows
+        flows, compiled = plan.variant.flows, self.compiled
         signalling = [p for p in flows if p.role == SIGNALLING]
         media = [p for p in flows if p.role != SIGNALLING]
         results: list[FlowResult] = []
@@ -111,16 +131,17 @@ class EmuNetwork:
         if specs:
             results = yield from self._run(env, specs)
             if any(r.client.error or r.client.aborted for r in results):
-                seen = self._seen(att.call_id, att.attempt, specs, sub.operator)
+                seen = self._seen(att.call_id, att.attempt, specs, sub.operator, compiled)
                 return delivery(seen, results, [])
         hold = att.holding_s if att.answers else 0.0
         media_specs = self._specs(media, sub.host, route.first_hop, hold, codec.frame_ms)
         media_results = yield from self._run(env, media_specs)
-        seen = self._seen(att.call_id, att.attempt, specs + media_specs, sub.operator)
+        seen = self._seen(att.call_id, att.attempt, specs + media_specs, sub.operator, compiled)
         return delivery(seen, results, media_results)
 
-    def _seen(self, call_id: int, attempt: int, specs: list[FlowSpec], operator: str) -> tuple[Seen, ...]:
-        seen = tuple(self.seen(s, operator) for s in specs)
+    def _seen(self, call_id: int, attempt: int, specs: list[FlowSpec], operator: str,
+              compiled: dict[str, compiler.Compiled]) -> tuple[Seen, ...]:
+        seen = tuple(self.seen(s, operator, compiled) for s in specs)
         if any(s.hit for s in seen):
             self.hits[(call_id, attempt)] = (operator, tuple(zip(specs, seen)))
         return seen
@@ -129,11 +150,11 @@ class EmuNetwork:
         """Nothing to give back: the links carried real packets."""
 
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:
-        route = self.planner.route(app, "none", sub.host, sub.operator)
+        route, compiled = self.planner.route(app, "none", sub.host, sub.operator), self.compiled
         plan = self.planner.variant(app, "none", next(self._flow_ids)).flows[0]
         spec = self._specs([plan], sub.host, route.server, 0.0, FLOW_FRAME_MS)[0]
         yield from self._run(env, [spec])
-        return self.seen(spec, sub.operator)
+        return self.seen(spec, sub.operator, compiled)
 
     # -- measured on the packets, after the cell ------------------------------------------
     def measured(self, evidence: Evidence, records: list[CallRecord]) -> dict[str, int]:

@@ -71,11 +71,14 @@ class RuleCount:
 
 
 def rule_counters(entries: list[Dumped], above: int) -> dict[int, RuleCount]:
-    """The switch's counters per cookie over the entries of priority above ``above`` (the
-    compiler's proactive entries carry their rule's index as cookie, mirrored entries too)."""
+    """The switch's counters per rule over the entries of priority above ``above`` (the
+    compiler's proactive entries carry their rule's index in the cookie's low 32 bits, mirrored
+    entries too; the bits above are the pipeline's generation, which a reload bumps — and a
+    reloaded entry's counters start again from 0)."""
     out: dict[int, RuleCount] = {}
     for e in entries:
         if e.priority > above:
-            have = out.get(e.cookie, RuleCount(0, 0))
-            out[e.cookie] = RuleCount(have.packets + e.n_packets, have.bytes + e.n_bytes)
+            index = e.cookie & 0xFFFF_FFFF
+            have = out.get(index, RuleCount(0, 0))
+            out[index] = RuleCount(have.packets + e.n_packets, have.bytes + e.n_bytes)
     return out

@@ -1,9 +1,11 @@
 """``testbed run --emulate``: every cell of a scenario on one emulated network.
 
 The network is built once per run; each cell restarts the controller with the
-cell's policy (on every DPI switch), sets the switches' fail mode and the hosts'
-degrade shaping, and runs the scenario's workload in a SimPy
-``RealtimeEnvironment`` until its last call and flow have ended. The results have
+cell's policy (on every DPI switch; with a timeline, each operator's policy of the
+first phase), sets the switches' fail mode and the hosts' degrade shaping, and runs
+the scenario's workload in a SimPy ``RealtimeEnvironment`` until its last call and
+flow have ended; a later phase's policies are reloaded on the running switches at
+its time (``Session.reload``; ``reloads`` in the cell says when, in seconds of the cell). The results have
 the simulator's schema, plus each call's record and what the DPI reported.
 """
 
@@ -26,6 +28,7 @@ from testbed.emu.session import Session
 from testbed.emu.system import EmulationUnavailable
 from testbed.metrics.summary import aggregate
 from testbed.run import Cell, build_topology, play
+from testbed.timeline import policy_for, split, steps
 
 
 class EmuRunner:
@@ -36,7 +39,11 @@ class EmuRunner:
     def run_cell(self, scenario: Scenario, policy_name: str, circ_name: str,
                  progress: Callable[[float, str], None] | None = None) -> Cell:
         session = self.session
-        session.set_policies(scenario.policy_objects[policy_name])
+        cell_steps = steps(scenario, policy_name)
+        operators = {dpi: str(session.topo.nodeInfo(dpi).get("operator", "")) for dpi in session.dpis}
+        # each switch its operator's policy of the first phase; the later phases' are reloaded
+        session.set_policies({dpi: policy_for(cell_steps[0].policies, op) for dpi, op in operators.items()},
+                             later=tuple(p for s in cell_steps[1:] for p in s.policies.values()))
         pcap = session.start_capture(f"dpi-{policy_name}--{circ_name}.pcapng")
         first_event = len(session.events)
         env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
@@ -50,6 +57,10 @@ class EmuRunner:
         # the records' time-to-block is now the packets': aggregate again (who adopted did not change)
         summary, cell.per_app = aggregate(cell.calls, cell.flows, 1, 0)
         cell.summary = {**summary, "adopters_pct": cell.summary["adopters_pct"]}
+        for phase, (calls, flows) in zip(cell.phases, split(tuple(p.step for p in cell.phases), cell.calls,
+                                                             cell.flows)):
+            summary, phase.per_app = aggregate(calls, flows, 1, 0)
+            phase.summary = {**summary, "adopters_pct": phase.summary["adopters_pct"]}
         events = session.events[first_event:]
         self.windows.append({"policy": policy_name, "circumvention": circ_name, "wall_start": started,
                              "wall_end": ended, "pcap": pcap.name if pcap else None})
@@ -58,6 +69,9 @@ class EmuRunner:
                "actions": _count(e.verdict.action.kind for e in decided), **measured,
                "rule_packets": self._rule_packets(evidence)}
         cell.extra.update(calls=[asdict(c) for c in cell.calls], dpi=dpi, wall_s=round(ended - started, 1))
+        if network.reloads:
+            cell.extra["reloads"] = [{**r, "wall_start": round(r["wall_start"] - started, 3),
+                                      "wall_end": round(r["wall_end"] - started, 3)} for r in network.reloads]
         return cell
 
     def _rule_packets(self, evidence: Evidence) -> dict[str, int]:

@@ -37,6 +37,8 @@ from testbed.emu.messages import (
     Decided,
     Message,
     Quit,
+    Reload,
+    Reloaded,
     Report,
     Shape,
     SwitchPolicy,
@@ -72,6 +74,7 @@ class Session:
         self.events: list[ControllerEvent] = []
         self.policies: dict[str, Policy] = {}
         self.compiled: dict[str, compiler.Compiled] = {}
+        self.marks: dict[Any, int] = {}
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
         self.controller: subprocess.Popen[bytes] | None = None
         self.capture: Any = None                 # the running capture (``start_capture``)
@@ -222,22 +225,65 @@ class Session:
         stdin.flush()
 
     # -- controller and policies -----------------------------------------------------------
-    def set_policies(self, policies: dict[str, Policy] | Policy) -> None:
-        """(Re)start the controller with these policies (one for every DPI switch, or per switch)."""
+    def set_policies(self, policies: dict[str, Policy] | Policy, later: tuple[Policy, ...] = ()) -> None:
+        """(Re)start the controller with these policies (one for every DPI switch, or per switch).
+        ``later``: policies a ``reload`` will bring, so that the hosts' degrade shaping knows their
+        marks from the start."""
         from testbed.emu import net as emunet
 
-        if isinstance(policies, Policy):
-            policies = {d: policies for d in self.dpis}
+        policies = self._per_switch(policies)
         if set(policies) != set(self.dpis):
             raise ValueError(f"policies for {sorted(policies)}, DPI switches are {self.dpis}")
         self.stop_controller()
-        marks = compiler.degrade_marks(list(policies.values()))
+        marks = compiler.degrade_marks([*policies.values(), *later])
+        self.marks = marks
         self.policies = dict(policies)
         self.compiled = {d: compiler.compile_policy(p, marks) for d, p in policies.items()}
         for dpi, policy in policies.items():
             emunet.set_fail_mode(self.net, dpi, policy.fail_mode)
         self._start_controller(marks)
         self._shape(marks)
+
+    def _per_switch(self, policies: dict[str, Policy] | Policy) -> dict[str, Policy]:
+        return {d: policies for d in self.dpis} if isinstance(policies, Policy) else dict(policies)
+
+    def reload(self, policies: dict[str, Policy] | Policy) -> None:
+        """Other policies on the running DPI switches (all of them, or those named), without
+        restarting the controller: calls in progress go on, flows already decided keep their
+        entries, new flows meet the new rules. Returns when every switch confirmed its new
+        pipeline. A degrade action the hosts' shaping did not know yet gets its mark first."""
+        from testbed.emu import net as emunet
+
+        policies = self._per_switch(policies)
+        unknown = sorted(set(policies) - set(self.dpis))
+        if unknown:
+            raise ValueError(f"policies for {unknown}, DPI switches are {self.dpis}")
+        if self.controller is None:
+            raise RuntimeError("reload before set_policies: no controller is running")
+        marks = dict(self.marks)
+        for policy in policies.values():
+            for action in compiler.degrade_marks([policy]):
+                if action not in marks:
+                    marks[action] = compiler.DSCP_BASE + len(marks)
+        if marks != self.marks:
+            self.marks = marks
+            self._shape(marks)
+        ident = f"reload{next(self._ids)}"
+        stdin = self.controller.stdin
+        assert stdin is not None
+        stdin.write(encode(Reload(ident, tuple(SwitchPolicy(self._dpid(d), p) for d, p in policies.items()), marks)))
+        stdin.flush()
+        for dpi, policy in policies.items():
+            self.policies[dpi] = policy
+            self.compiled[dpi] = compiler.compile_policy(policy, marks)
+            emunet.set_fail_mode(self.net, dpi, policy.fail_mode)
+        keys = tuple((Reloaded, ident, self._dpid(d)) for d in policies)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.box.wait(keys, 0.05):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise Timeout(f"DPI switches did not confirm the reload: {self.box.missing(keys)}")
+        self.box.take(keys)
 
     def _dpid(self, switch: str) -> str:
         return str(self.topo.nodeInfo(switch)["dpid"])
@@ -249,7 +295,8 @@ class Session:
         with open(self.workdir / "logs" / "controller.log", "ab") as err:
             self.controller = subprocess.Popen(
                 [sys.executable, "-m", "testbed.emu.controller", "--tb-config", str(config),
-                 "--ofp-tcp-listen-port", str(self.port)], stdout=subprocess.PIPE, stderr=err)
+                 "--ofp-tcp-listen-port", str(self.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=err)
         self.state.process(self.controller.pid, "controller")
         read_lines(self.controller.stdout, self.box, "controller")  # type: ignore[arg-type]
         keys = tuple((SwitchReady, self._dpid(d)) for d in self.dpis)
@@ -263,17 +310,21 @@ class Session:
     def stop_controller(self, kill: bool = False) -> None:
         """End the controller (``kill``: SIGKILL, as a crash would)."""
         proc, self.controller = self.controller, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        if kill:
-            proc.kill()
-        else:
-            proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            if kill:
+                proc.kill()
+            else:
+                proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
 
     def _on_message(self, msg: Message) -> None:
         if not isinstance(msg, CONTROLLER_EVENTS):

@@ -198,24 +198,45 @@ def action_instructions(compiled: Compiled, action: Action, meter_id: int | None
     raise ValueError(f"unknown action {action.kind}")
 
 
+GENERATION_SHIFT = 32                        # a pipeline entry's cookie: generation << 32 | rule index
+GENERATION_MASK = 0xFFFF_FFFF << GENERATION_SHIFT   # also covers bit 63, which only verdict entries set
+
+
+def _pipeline(compiled: Compiled, generation: int) -> list[Any]:
+    """The policy's own entries (everything but the verdicts'), their cookies carrying ``generation``."""
+    base = generation << GENERATION_SHIFT
+    msgs = [flow_mod({}, PRIO_MISS, _apply([_normal()]), cookie=base)]
+    # the copy first: with NORMAL first OVS's userspace datapath drops packets whose packet-in fails
+    inspect = [_to_controller(), _normal()] if compiled.tap else [_to_controller()]
+    for proto in (ip.TCP, ip.UDP):
+        msgs.append(flow_mod({"eth_type": ETH_IPV4, "ip_proto": proto}, PRIO_INSPECT, _apply(inspect), cookie=base))
+    for rule in compiled.proactive:
+        for fields in header_fields(rule.match):
+            msgs.append(flow_mod(fields, PRIO_PROACTIVE - rule.index,
+                                 action_instructions(compiled, rule.action), cookie=base | rule.index))
+    return msgs
+
+
 def setup_messages(compiled: Compiled) -> list[Any]:
-    """What the app sends when the switch connects: a clean table, then the pipeline."""
+    """What the app sends when the switch connects: a clean table, then the pipeline (generation 0)."""
     msgs: list[Any] = [
         parser.OFPFlowMod(None, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
                           out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch()),
         parser.OFPMeterMod(None, command=ofp.OFPMC_DELETE, meter_id=ofp.OFPM_ALL),
-        flow_mod({}, PRIO_MISS, _apply([_normal()])),
     ]
-    # the copy first: with NORMAL first OVS's userspace datapath drops packets whose packet-in fails
-    inspect = [_to_controller(), _normal()] if compiled.tap else [_to_controller()]
-    for proto in (ip.TCP, ip.UDP):
-        msgs.append(flow_mod({"eth_type": ETH_IPV4, "ip_proto": proto}, PRIO_INSPECT, _apply(inspect)))
-    for rule in compiled.proactive:
-        for fields in header_fields(rule.match):
-            msgs.append(flow_mod(fields, PRIO_PROACTIVE - rule.index,
-                                 action_instructions(compiled, rule.action), cookie=rule.index))
-    msgs.append(parser.OFPBarrierRequest(None))
-    return msgs
+    return msgs + _pipeline(compiled, 0) + [parser.OFPBarrierRequest(None)]
+
+
+def reload_messages(compiled: Compiled, generation: int) -> list[Any]:
+    """Another policy on a running switch, with no gap: the new pipeline's entries go in first
+    (an entry with the same match and priority as an old one replaces it, cookie and all), then
+    what is left of the previous generation is deleted. The verdicts' entries stay: flows already
+    decided keep their fate until they expire, as on a switch whose rules were swapped."""
+    old = (generation - 1) << GENERATION_SHIFT
+    return _pipeline(compiled, generation) + [
+        parser.OFPFlowMod(None, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
+                          out_group=ofp.OFPG_ANY, cookie=old, cookie_mask=GENERATION_MASK, match=parser.OFPMatch()),
+        parser.OFPBarrierRequest(None)]
 
 
 class MeterPool:

@@ -85,8 +85,10 @@ class FakeOFTable:
     def _flow_mod(self, msg: Any) -> None:
         match = dict(msg.match.items())
         if msg.command in (ofp.OFPFC_DELETE, ofp.OFPFC_DELETE_STRICT):
+            mask = msg.cookie_mask   # OpenFlow 1.3: only entries whose cookie agrees under the mask
             self.entries = [e for e in self.entries
-                            if not all(field_matches(k, v, e.match.get(k)) for k, v in match.items())]
+                            if not (all(field_matches(k, v, e.match.get(k)) for k, v in match.items())
+                                    and e.cookie & mask == msg.cookie & mask)]
             return
         self.entries = [e for e in self.entries if not (e.priority == msg.priority and e.match == match)]
         for i in msg.instructions:

@@ -23,6 +23,8 @@ from testbed.emu.messages import (
     MessageError,
     Quit,
     RecvStats,
+    Reload,
+    Reloaded,
     Report,
     Shape,
     SwitchPolicy,
@@ -67,7 +69,10 @@ def _examples() -> list:
             Report("tb1s1", "f1", "client", "refused", "refused", 0.9, 1.0, 3.5, 200, 30000, 190, recv),
             Connected(1.0, "0000000000000012", "anrt-2016", ("anrt-2016/ott-calls: drop (classifier)",)),
             SwitchReady(1.0, "0000000000000012"), Decided(2.0, "0000000000000012", 3, _verdict()),
-            Installed(2.001, "0000000000000012", 3), Late(2.002, "0000000000000012", KEY)]
+            Installed(2.001, "0000000000000012", 3), Late(2.002, "0000000000000012", KEY),
+            Reload("r1", (SwitchPolicy("0000000000000012", load_policy(resolve("degrade"))),),
+                   compiler.degrade_marks([load_policy(resolve("degrade"))])),
+            Reloaded(3.0, "0000000000000012", "r1", "degrade")]
 
 
 def test_every_message_type_round_trips_and_has_a_unique_tag() -> None:
@@ -140,6 +145,7 @@ def test_mailbox_keys_come_from_the_message_types() -> None:
         (Report, "f1", "server")
     assert mailbox_key(AgentReady("tbwa", 1)) == (AgentReady, "tbwa")
     assert mailbox_key(SwitchReady(1.0, "12")) == (SwitchReady, "12")
+    assert mailbox_key(Reloaded(1.0, "12", "r1", "none")) == (Reloaded, "r1", "12")
     assert mailbox_key(Installed(1.0, "12", 1)) is None
 
 
