@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = [sys.executable, "-m", "testbed.cli"]
-SHORT = ["run", "--emulate", "scenarios/morocco-2016.yaml", "--no-html", "--quiet",
+SHORT = ["run", "--emulate", "scenarios/morocco-2016-methods.yaml", "--no-html", "--quiet",
          "--duration", "20", "--holding", "5", "--circumventions", "none"]
 
 
@@ -83,7 +83,7 @@ def test_kill_9_then_clean_leaves_nothing_and_a_new_run_works(runs: dict[str, An
 
 def test_short_morocco_run_writes_results_and_a_readable_pcap_per_cell(runs: dict[str, Any]) -> None:
     assert runs["rerun"].returncode == 0, runs["rerun"].stderr[-3000:]
-    (result,) = runs["out"].glob("morocco-2016/*/results.json")
+    (result,) = runs["out"].glob("morocco-2016-methods/*/results.json")
     doc = json.loads(result.read_text())
     assert doc["mode"] == "emu" and doc["shaper"] in ("netem", "nfqueue-delayer+iptables-statistic")
     (cell,) = doc["cells"]
