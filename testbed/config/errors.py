@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# what str.splitlines breaks at: a value echoed in a message must not make it two lines
+_ONE_LINE = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
 
 class ConfigError(Exception):
     """Bad input: ``file:line yaml.path: message`` on one line; the CLI exits 2."""
@@ -15,4 +18,5 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where} {self.yaml_path}: {self.message}" if self.yaml_path else f"{where}: {self.message}"
+        text = f"{where} {self.yaml_path}: {self.message}" if self.yaml_path else f"{where}: {self.message}"
+        return text.translate(_ONE_LINE)

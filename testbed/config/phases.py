@@ -89,7 +89,7 @@ def load_phases(phases: Sequence[Phase], node: yaml.Node, ctx: Ctx, duration_s: 
         for key, key_node, value_node in mapping_items(POLICIES, named, ctx, where) if named else ():
             path = join(join(where, "policies"), key)
             ctx.check(key == ALL or key in operators, key_node, path,
-                      f"unknown operator '{key}' – choose one of [{', '.join((ALL, *operators))}]")
+                      f"unknown operator {key!r} – choose one of [{', '.join((ALL, *operators))}]")
             name = phase.policies[key]
             if name not in policies:
                 policies[name] = load(name, value_node, path)
@@ -108,10 +108,10 @@ def check_expect(e: Expect, item: yaml.Node, where: str, doc: Scenario, policies
     else:
         ctx.check("policy" in keys, item, where, "missing required key 'policy'")
         ctx.check(e.policy in policies, keys.get("policy"), join(where, "policy"),
-                  f"policy '{e.policy}' is not in this scenario's policies [{', '.join(policies)}]")
+                  f"policy {e.policy!r} is not in this scenario's policies [{', '.join(policies)}]")
         ctx.check(not e.phase, keys.get("phase"), join(where, "phase"), "this scenario has no phases")
     ctx.check(e.circumvention in circumventions, keys.get("circumvention"), join(where, "circumvention"),
-              f"circumvention '{e.circumvention}' is not in this scenario's circumventions "
+              f"circumvention {e.circumvention!r} is not in this scenario's circumventions "
               f"[{', '.join(circumventions)}]")
     dates = [p.date for p in doc.phases]
     ctx.check(not e.phase or e.phase in dates, keys.get("phase"), join(where, "phase"),
@@ -119,10 +119,10 @@ def check_expect(e: Expect, item: yaml.Node, where: str, doc: Scenario, policies
     if e.app:
         apps = [*doc.workload.apps, *doc.workload.flows_per_hour]
         ctx.check(e.app in apps, keys.get("app"), join(where, "app"),
-                  f"app '{e.app}' is not in this scenario's workload – choose one of [{', '.join(apps)}]")
+                  f"app {e.app!r} is not in this scenario's workload – choose one of [{', '.join(apps)}]")
         kept = APP_METRICS if e.app in doc.workload.apps else FLOW_APP_METRICS
         ctx.check(e.metric in kept, keys.get("metric"), join(where, "metric"),
-                  f"metric '{e.metric}' is not kept per app for {e.app} – choose one of [{', '.join(kept)}]")
+                  f"metric {e.metric!r} is not kept per app for {e.app} – choose one of [{', '.join(kept)}]")
     ctx.check(e.min is not None or e.max is not None, item, where, "give min, max or both")
     return replace(e, line=line_of(item) or 0)
 

@@ -17,7 +17,7 @@ import yaml
 from testbed.config import limits
 from testbed.config.errors import ConfigError
 from testbed.config.overrides import Override, apply
-from testbed.config.phases import PHASE, TIMELINE, Phase, check_expect, load_phases, topology_operators
+from testbed.config.phases import PHASE, TIMELINE, Phase, check_expect, child, load_phases, topology_operators
 from testbed.config.schema import Ctx, ListOf, MapOf, Name, Number, Spec, Str, Struct, join, mapping_items
 from testbed.config.yamlnodes import load_node, scalar_value
 from testbed.policy.load import available as available_policies
@@ -275,7 +275,7 @@ def _policy(name: str, item: yaml.Node, where: str, ctx: Ctx, base: Path) -> Pol
     if not path.is_absolute() and not _exists(path):
         path = base / path
     if not _exists(path):
-        raise ctx.error(item, where, f"unknown policy '{name}' – choose one of "
+        raise ctx.error(item, where, f"unknown policy {name!r} – choose one of "
                                      f"[{', '.join(available_policies())}] or give a file path")
     return load_policy(path, display=_display(path))
 
@@ -331,11 +331,38 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def with_compressed_timeline(node: yaml.Node, overrides: Sequence[Override]) -> list[Override]:
+    """The overrides, and when one sets ``workload.duration_s`` of a scenario with phases, each
+    phase's ``at_s`` scaled with it: a shorter run compresses the timeline, each phase keeping its
+    share of the run. (Values that are not numbers are left for the schema to refuse.)"""
+    new = next((o for o in reversed(overrides) if o.path == "workload.duration_s"), None)
+    workload, phases = child(node, "workload"), child(node, "phases")
+    old = child(workload, "duration_s") if isinstance(workload, yaml.MappingNode) else None
+    if new is None or old is None or not isinstance(phases, yaml.SequenceNode):
+        return list(overrides)
+    before, after = scalar_value(old), new.value
+    if isinstance(after, yaml.ScalarNode):   # a value given as YAML text (a sweep's --vary)
+        after = scalar_value(after)
+    if any(o.path == "phases" for o in overrides):
+        return list(overrides)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (before, after)):
+        return list(overrides)
+    out = list(overrides)
+    for i, item in enumerate(phases.value):
+        at = child(item, "at_s") if isinstance(item, yaml.MappingNode) else None
+        value = scalar_value(at) if isinstance(at, yaml.ScalarNode) else None
+        mine = any(o.path.startswith(f"phases[{i}]") for o in overrides)   # set explicitly: kept
+        if isinstance(value, int | float) and not isinstance(value, bool) and value and not mine:
+            out.append(Override(f"phases[{i}].at_s", round(value * after / before, 3), new.origin))
+    return out
+
+
 def load_scenario(path: str | Path, overrides: Sequence[Override] = ()) -> Scenario:
     """Load, validate and resolve a scenario file, with values set from elsewhere (``--duration``,
     a sweep's point) applied first; ConfigError on anything wrong, naming file, YAML path and line."""
     name = _display(Path(path))
-    node = apply(load_node(path, name), overrides, name)
+    node = load_node(path, name)
+    node = apply(node, with_compressed_timeline(node, overrides), name)
     return parse_scenario(node, Ctx(name), Path(path).resolve().parent)
 
 
@@ -349,16 +376,11 @@ def overridden(scenario: Scenario, *, seed: int | None = None, duration_s: float
     scenario came from a file; a Scenario built in code is trusted."""
     values = [Override(p, v, o) for p, v, o in (("seed", seed, "--seed"), ("workload.duration_s", duration_s, "--duration"),
                                                 ("workload.holding.mean_s", holding_s, "--holding")) if v is not None]
-    if duration_s is not None and scenario.phases:
-        # a shorter run compresses the timeline: each phase keeps its share of the run
-        scale = duration_s / scenario.workload.duration_s
-        values += [Override(f"phases[{i}].at_s", round(p.at_s * scale, 3), "--duration")
-                   for i, p in enumerate(scenario.phases) if p.at_s]
-    if policies and scenario.phases:
+    if policies and scenario.phases and tuple(policies) != (TIMELINE,):
         raise ConfigError(scenario.source, "", None, "--policies: this scenario has phases: its policies "
                                                      "come from them")
     if values and scenario.node is not None:
-        node = apply(scenario.node, values, scenario.source)
+        node = apply(scenario.node, with_compressed_timeline(scenario.node, values), scenario.source)
         scenario = parse_scenario(node, Ctx(scenario.source), Path(scenario.source).resolve().parent)
     elif values:
         w = scenario.workload
@@ -367,7 +389,7 @@ def overridden(scenario: Scenario, *, seed: int | None = None, duration_s: float
         if holding_s is not None:
             w = replace(w, holding=replace(w.holding, mean_s=holding_s))
         phases = scenario.phases
-        if duration_s is not None:
+        if duration_s is not None:   # as with_compressed_timeline does for a scenario from a file
             phases = tuple(replace(p, at_s=round(p.at_s * duration_s / scenario.workload.duration_s, 3))
                            for p in phases)
         scenario = replace(scenario, workload=w, seed=scenario.seed if seed is None else seed, phases=phases)

@@ -153,7 +153,7 @@ class Str(Spec):
         if self.choices is not None:
             options = self.choices() if callable(self.choices) else self.choices
             if value not in options:
-                raise ctx.error(node, path, f"unknown {self.noun} '{value}' – choose one of "
+                raise ctx.error(node, path, f"unknown {self.noun} {value!r} – choose one of "
                                             f"[{', '.join(sorted(options))}]")
         return value
 

@@ -145,7 +145,8 @@ def _per_app(groups: dict[str, _Group], flows: list[FlowRecord]) -> dict[str, di
         if app in groups:
             g = groups[app]
             out[app] = {"intents": len(g.final), "attempts": g.attempts, "success_pct": g.success(),
-                        "hit_pct": _pct(g.hit, g.attempts), "median_mos": _median(g.mos), "p10_mos": _p10(g.mos),
+                        "asr_pct": _pct(g.answered, g.attempts), "hit_pct": _pct(g.hit, g.attempts),
+                        "median_mos": _median(g.mos), "p10_mos": _p10(g.mos),
                         "dpi_apps": dict(sorted(g.dpi_apps.items()))}
         theirs = [f for f in flows if f.app == app]
         if theirs:

@@ -68,7 +68,9 @@ def phase_heading(p: PhaseCell) -> str:
     """``phase 2 · 2016-02-26 · from 720 s: note`` and each operator's policy."""
     s = p.step
     note = f": {s.note}" if s.note else ""
-    policies = " · ".join(f"{op}: {name}" if op != ALL else name for op, name in p.policies.items())
+    names = set(p.policies.values())
+    policies = (f"policy: {names.pop()}" if len(names) == 1 else
+                " · ".join(f"{op}: {name}" if op != ALL else name for op, name in p.policies.items()))
     return f"phase {s.index} · {s.date} · from {s.at_s:g} s{note}\n  {policies}"
 
 
@@ -76,7 +78,8 @@ def summary_text(scenario: Scenario, cells: list[Cell], checks: list[Checked]) -
     """What the terminal shows at the end of a run; also the golden ``scenarios/<name>.out``.
     With phases: one block per phase, a row per cell."""
     if scenario.phases:
-        text = f"{scenario.name}: {len(cells)} cells × {len(scenario.phases)} phases, seed {scenario.seed}\n"
+        n, k = len(cells), len(scenario.phases)
+        text = f"{scenario.name}: {n} cell{'s' * (n != 1)} × {k} phase{'s' * (k != 1)}, seed {scenario.seed}\n"
         for i in range(len(scenario.phases)):
             rows = [{"circumvention": c.circumvention, **c.phases[i].summary} for c in cells]
             text += f"\n{phase_heading(cells[0].phases[i])}\n" + render(rows, skip=("policy",)) + "\n"

@@ -102,7 +102,9 @@ def test_the_switches_were_reloaded_not_restarted(run: dict) -> None:
 def test_calls_across_a_reload_go_on(run: dict) -> None:
     cell = run["cell"]
     sip = _calls(run, "sip")
-    assert sip and all(c.outcome in ("completed", "no-answer") for c in sip), sip
+    failed = [(round(c.t_start, 2), c.operator, c.subscriber, c.outcome, c.action, c.loss_pct, c.pdd_ms)
+              for c in sip if c.outcome not in ("completed", "no-answer")]
+    assert sip and not failed, failed
     spanning = [c for c in cell.calls if c.outcome == "completed" and any(
         c.t_start < t < c.t_start + c.duration_s for t in (10, 14, MAY, LIFT))]
     print(f"{len(spanning)} completed calls spanned a reload")

@@ -148,3 +148,15 @@ def test_results_json_csv_and_compare_carry_the_phases(scenario_file: Path, tmp_
     assert main(["compare", str(outs[0] / "results.json"), str(outs[1] / "results.json")]) == 0
     diff = capsys.readouterr().out
     assert "timeline × none @ 2016-05-15" in diff and "success %" in diff
+
+
+def test_a_duration_override_from_the_command_line_or_a_sweep_compresses_too(scenario_file: Path) -> None:
+    from testbed.config.overrides import Override, parse_value
+
+    s = load_scenario(scenario_file, [Override("workload.duration_s", 1200, "--duration")])
+    assert [p.at_s for p in s.phases] == [0, 300, 600, 900]
+    s = load_scenario(scenario_file, [Override("workload.duration_s", parse_value("240", "--vary"), "--vary")])
+    assert [p.at_s for p in s.phases] == [0, 60, 120, 180]
+    # a phase set explicitly keeps its value
+    s = load_scenario(scenario_file, [Override("workload.duration_s", 240, "t"), Override("phases[2].at_s", 100, "t")])
+    assert [p.at_s for p in s.phases] == [0, 60, 100, 180]
