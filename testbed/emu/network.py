@@ -73,7 +73,7 @@ class EmuNetwork:
     def __init__(self, session: Session, spec: WorkloadSpec, seed: int) -> None:
         self.session, self.spec = session, spec
         self.planner = Planner(session.topo, seed, variants=0)
-        self.operators = {dpi: str(session.topo.nodeInfo(dpi).get("operator", "")) for dpi in session.dpis}
+        self.operators = {dpi: str(session.topo.nodeInfo(dpi).get("operator", "")) for dpi in session.compiled}
         self.dpi_of = {op: dpi for dpi, op in self.operators.items()}
         self._flow_ids = itertools.count(1)
         # each hit attempt's flows as its Delivery saw them: (call id, attempt) → (operator, flows)
@@ -140,8 +140,8 @@ class EmuNetwork:
         return delivery(seen, results, media_results)
 
     def _seen(self, call_id: int, attempt: int, specs: list[FlowSpec], operator: str,
-              compiled: dict[str, compiler.Compiled]) -> tuple[Seen, ...]:
-        seen = tuple(self.seen(s, operator, compiled) for s in specs)
+              compiled: dict[str, compiler.Compiled] | None = None) -> tuple[Seen, ...]:
+        seen = tuple(self.seen(s, operator, compiled or self.compiled) for s in specs)
         if any(s.hit for s in seen):
             self.hits[(call_id, attempt)] = (operator, tuple(zip(specs, seen)))
         return seen
