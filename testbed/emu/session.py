@@ -274,9 +274,10 @@ class Session:
         stdin.write(encode(Reload(ident, tuple(SwitchPolicy(self._dpid(d), p) for d, p in policies.items()), marks)))
         stdin.flush()
         for dpi, policy in policies.items():
+            if policy.fail_mode != self.policies[dpi].fail_mode:
+                emunet.set_fail_mode(self.net, dpi, policy.fail_mode)
             self.policies[dpi] = policy
             self.compiled[dpi] = compiler.compile_policy(policy, marks)
-            emunet.set_fail_mode(self.net, dpi, policy.fail_mode)
         keys = tuple((Reloaded, ident, self._dpid(d)) for d in policies)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self.box.wait(keys, 0.05):

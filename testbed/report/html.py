@@ -72,19 +72,38 @@ def _fmt(value: Any, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _phases(doc: dict[str, Any]) -> list[str]:
+    """A timeline's phases: each its date, time, note, every operator's policy, and a row per cell."""
+    cells = [c for c in doc["cells"] if c.get("phases")]
+    if not cells:
+        return []
+    out = ["<h2>Phases</h2>"]
+    for i, phase in enumerate(cells[0]["phases"]):
+        names = set(phase["policies"].values())
+        policies = (f"policy: {names.pop()}" if len(names) == 1 else
+                    ", ".join(f"{op}: {name}" for op, name in phase["policies"].items()))
+        note = f" — {html.escape(phase['note'])}" if phase.get("note") else ""
+        rows = [[_fmt({**c, **c["phases"][i]["summary"]}.get(key), fmt) for key, _, fmt in COLUMNS[1:]] for c in cells]
+        out.append(f"<h3>{html.escape(phase['phase'])} (from {phase['at_s']:g} s){note}</h3>"
+                   f"<p>{html.escape(policies)}</p>" + _table(rows, [title for _, title, _ in COLUMNS[1:]]))
+    return out
+
+
 def render(doc: dict[str, Any], mos: dict[str, list[float]]) -> str:
     rows = [[_fmt({**c, **c["summary"]}.get(key), fmt) for key, _, fmt in COLUMNS] for c in doc["cells"]]
     parts = [f"<h1>{html.escape(doc['scenario'])}</h1>",
              f"<p>{html.escape(doc['source'])} — mode <b>{doc['mode']}</b>, seed {doc['seed']}, "
              f"topology {html.escape(doc['topology']['name'])}, shaper: {html.escape(str(doc.get('shaper', '')))}</p>",
              _table(rows, [title for _, title, _ in COLUMNS])]
+    parts += _phases(doc)
     for title, png in _plots(doc, mos):
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{png}'>")
     if doc["expect"]:
         parts.append("<h2>Expectations</h2>" + _table(
-            [["ok" if e["ok"] else "FAIL", f"line {e['line']}", e["policy"], e["circumvention"], e["metric"],
-              _fmt(e["value"], "{:g}"), _fmt(e["min"], "{:g}"), _fmt(e["max"], "{:g}")] for e in doc["expect"]],
-            ["", "where", "policy", "circumvention", "metric", "value", "min", "max"]))
+            [["ok" if e["ok"] else "FAIL", f"line {e['line']}", e["policy"], e["circumvention"], e.get("phase") or "",
+              e.get("app") or "", e["metric"], _fmt(e["value"], "{:g}"), _fmt(e["min"], "{:g}"), _fmt(e["max"], "{:g}")]
+             for e in doc["expect"]],
+            ["", "where", "policy", "circumvention", "phase", "app", "metric", "value", "min", "max"]))
     parts.append("<h2>Per app</h2>")
     for c in doc["cells"]:
         rows = [[app, str(v.get("intents", v.get("flows", ""))), _fmt(v.get("success_pct"), "{:.1f}"),

@@ -132,7 +132,8 @@ def test_results_json_csv_and_compare_carry_the_phases(scenario_file: Path, tmp_
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     outs = []
     for seed in ("7", "8"):
-        assert main(["run", "--quiet", "--no-html", "--out", str(tmp_path / seed), "--seed", seed,
+        html = [] if seed == "7" else ["--no-html"]
+        assert main(["run", "--quiet", *html, "--out", str(tmp_path / seed), "--seed", seed,
                      str(scenario_file)]) == 0
         outs.append(next((tmp_path / seed / "t").iterdir()))
     text = capsys.readouterr().out
@@ -142,6 +143,9 @@ def test_results_json_csv_and_compare_carry_the_phases(scenario_file: Path, tmp_
     cell = doc["cells"][0]
     assert [p["policies"]["iam"] for p in cell["phases"]] == ["none", "no-imo", "anrt-2016", "none"]
     assert doc["expect"][0]["phase"] == "2016-05-15" and doc["expect"][0]["app"] == "whatsapp"
+    report = (outs[0] / "report.html").read_text()
+    assert "<h2>Phases</h2>" in report and all(f"<h3>{p['phase']} (from " in report for p in doc["phases"])
+    assert "<p>iam: anrt-2016, meditel: no-imo, inwi: no-imo</p>" in report
     header, *rows = (outs[0] / "calls-timeline--none.csv").read_text().splitlines()
     assert header.endswith(",phase")
     assert {r.rsplit(",", 1)[1] for r in rows} == {p["phase"] for p in doc["phases"]}
