@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from testbed.config.errors import ConfigError
-from testbed.config.scenario import Scenario, _display, parse_scenario
+from testbed.config.overrides import Override, steps
+from testbed.config.scenario import Scenario, _display, parse_scenario, with_compressed_timeline
 from testbed.config.schema import Ctx, join, shown
 from testbed.config.yamlnodes import load_node, parse_node, scalar_value
 
@@ -205,6 +206,10 @@ def sweep_points(scenario_path: str | Path, specs: list[str]) -> tuple[list[Vary
         tree = root
         for v, i in zip(varies, combo):
             tree = put(tree, v.keys, v.texts[i], ctx, v.path)
+        # a varied workload.duration_s compresses a timeline, as --duration does
+        varied = [Override(v.path, v.values[i], f"--vary {v.path}") for v, i in zip(varies, combo)]
+        for o in with_compressed_timeline(root, varied)[len(varied):]:
+            tree = put(tree, tuple(steps(o.path)), str(o.value), ctx, o.path)
         try:
             scenario = parse_scenario(tree, ctx, base)
         except ConfigError as exc:

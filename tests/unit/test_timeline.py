@@ -164,3 +164,11 @@ def test_a_duration_override_from_the_command_line_or_a_sweep_compresses_too(sce
     # a phase set explicitly keeps its value
     s = load_scenario(scenario_file, [Override("workload.duration_s", 240, "t"), Override("phases[2].at_s", 100, "t")])
     assert [p.at_s for p in s.phases] == [0, 60, 100, 180]
+
+
+def test_a_sweep_varying_the_duration_compresses_the_timeline(scenario_file: Path) -> None:
+    from testbed.sweep.vary import sweep_points
+
+    _, points = sweep_points(scenario_file, ["workload.duration_s=1200,2400"])
+    assert [[p.at_s for p in point.scenario.phases] for point in points] == [[0, 300, 600, 900],
+                                                                             [0, 600, 1200, 1800]]
