@@ -6,9 +6,11 @@ operators it names run their new policy (``all``: every operator), the others ke
 The networks of both modes take the policies of a phase as ``{operator: Policy}`` with
 ``all`` standing for every operator not named (``policy_for``).
 
-Calls are counted in the phase their intent began in (its first attempt's start): an intent
-whose retry falls into the next phase is still one intent, decided by the policies its user
-first met. Non-VoIP flows by their start.
+A phase's calls are the attempts that started in it, of the intents that began in it: an
+intent counts once, in the phase its user first dialled, by what happened to it there — a
+retry that falls into the next phase (after a lift, say) is left out of both phases (it is in
+the whole run's numbers). So a short phase is not credited with retries that got through
+only because the next phase began. Non-VoIP flows by their start.
 """
 
 from __future__ import annotations
@@ -87,15 +89,15 @@ def phase_of(cell_steps: tuple[Step, ...], t: float) -> int:
 
 def split(cell_steps: tuple[Step, ...], calls: list[CallRecord],
           flows: list[FlowRecord]) -> list[tuple[list[CallRecord], list[FlowRecord]]]:
-    """Each phase's calls (by the start of their intent's first attempt) and flows (by their start)."""
-    began: dict[int, float] = {}
-    for c in calls:
-        t = began.get(c.intent_id)
-        if t is None or c.t_start < t:
-            began[c.intent_id] = c.t_start
+    """Each phase's calls (attempts started in it, of intents begun in it) and flows (by their start)."""
+    began: dict[int, int] = {}    # intent → the phase of its first attempt
+    for c in sorted(calls, key=lambda c: c.t_start):
+        began.setdefault(c.intent_id, phase_of(cell_steps, c.t_start))
     out: list[tuple[list[CallRecord], list[FlowRecord]]] = [([], []) for _ in cell_steps]
     for c in calls:
-        out[phase_of(cell_steps, began[c.intent_id])][0].append(c)
+        phase = phase_of(cell_steps, c.t_start)
+        if phase == began[c.intent_id]:
+            out[phase][0].append(c)
     for f in flows:
         out[phase_of(cell_steps, f.t_start)][1].append(f)
     return out

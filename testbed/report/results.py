@@ -20,7 +20,6 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
-from testbed.call.records import CallRecord
 from testbed.config import limits
 from testbed.config.errors import ConfigError
 from testbed.config.phases import ALL
@@ -166,9 +165,6 @@ def write(out: Path, doc: dict[str, Any], cells: list[Cell]) -> None:
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     for cell in cells:
         steps = tuple(p.step for p in cell.phases)
-        began: dict[int, float] = {}   # a call's phase is its intent's (testbed.timeline.split)
-        for c in cell.calls if steps else ():
-            began[c.intent_id] = min(began.get(c.intent_id, c.t_start), c.t_start)
         for kind, records in (("calls", cell.calls), ("flows", cell.flows)):
             if not records:
                 continue
@@ -177,7 +173,6 @@ def write(out: Path, doc: dict[str, Any], cells: list[Cell]) -> None:
                 writer.writerow(type(records[0]).columns() + (["phase"] if steps else []))
                 for r in records:
                     row = tuple(round(v, 3) if isinstance(v, float) else v for v in astuple(r))
-                    if steps:
-                        t = began[r.intent_id] if isinstance(r, CallRecord) else r.t_start
-                        row += (steps[phase_of(steps, t)].date,)
+                    if steps:   # when it started (a retry across a change: the later phase)
+                        row += (steps[phase_of(steps, r.t_start)].date,)
                     writer.writerow(row)
