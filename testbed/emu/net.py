@@ -11,6 +11,7 @@ on-link and the switches only ever forward by MAC.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mininet.link import Link, OVSLink, TCIntf
@@ -122,12 +123,32 @@ def check_bridges(net: Any) -> None:
 
 
 def configure_hosts(net: Any) -> None:
-    """On-link default routes, no IPv6 chatter, checksums computed in software."""
+    """On-link default routes, no IPv6 chatter, checksums computed in software; the switches'
+    ports sealed off from the host's own network stack."""
     for host in net.hosts:
         intf = host.defaultIntf()
         host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
         host.cmd("ethtool -K", intf, "tx off rx off >/dev/null 2>&1")
         host.cmd("ip route replace default dev", intf)
+    for switch in net.switches:
+        for name in [switch.name] + [str(i) for i in switch.intfList() if str(i) != "lo"]:
+            seal(name)
+
+
+# Per interface of the host's namespace (its /proc/sys): no IPv6 (no link-local address, no
+# fe80::/64 route into the emulation), no ARP answers for the host's own addresses (Linux would
+# answer on any interface, and an emulated host could then reach the host's services), no
+# forwarding of what arrives there.
+_SEALED = (("ipv6", "disable_ipv6", "1"), ("ipv4", "arp_ignore", "8"), ("ipv4", "forwarding", "0"))
+
+
+def seal(interface: str, proc: Path = Path("/proc/sys/net")) -> None:
+    """Cut an interface of ours in the host's namespace off from the host's IP stack; patch
+    ports have no kernel interface and are skipped."""
+    for family, key, value in _SEALED:
+        path = proc / family / "conf" / interface / key
+        if path.exists():
+            path.write_text(value)
 
 
 def set_fail_mode(net: Any, switch: str, mode: str) -> None:
