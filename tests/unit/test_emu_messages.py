@@ -35,7 +35,6 @@ from testbed.emu.messages import (
 )
 from testbed.emu.placement import FlowSpec, commands
 from testbed.packets.ip import addr_bytes
-from testbed.policy import compiler
 from testbed.policy.load import load_policy, resolve
 from testbed.traffic.apps import PROFILES
 from testbed.traffic.wire import Endpoints, packets
@@ -93,6 +92,9 @@ def test_the_classifiers_verdict_crosses_whole() -> None:
 
 
 def test_controller_config_carries_every_shipped_policy_and_compiles_the_same() -> None:
+    pytest.importorskip("os_ken", reason="the 'emu' extra (os-ken) is not installed")
+    from testbed.policy import compiler
+
     policies = [load_policy(resolve(name)) for name in SHIPPED]
     marks = compiler.degrade_marks(policies)
     config = ControllerConfig(tuple(SwitchPolicy(f"{i:016x}", p) for i, p in enumerate(policies)), marks)
