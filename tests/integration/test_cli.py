@@ -54,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rerun = subprocess.run([*TESTBED, *SHORT, "--policies", "anrt-2016", "--out", str(out / "run")], cwd=REPO,
                            capture_output=True, text=True)
     return {"record": rec, "before": left_before, "clean": done, "after": left_after, "again": again,
-            "rerun": rerun, "rerun_s": time.monotonic() - started, "out": out / "run"}
+            "rerun": rerun, "rerun_s": time.monotonic() - started, "out": out / "run", "killed": out / "killed"}
 
 
 def _listing() -> dict[str, str]:
@@ -79,6 +79,9 @@ def test_kill_9_then_clean_leaves_nothing_and_a_new_run_works(runs: dict[str, An
     assert not list(STATE_DIR.glob("run-*.jsonl")) or all(r.owner_alive for r in records())
     assert runs["again"].returncode == 0 and "nothing to clean" in runs["again"].stdout
     assert runs["rerun"].returncode == 0, runs["rerun"].stderr[-3000:]
+    # the killed run's output: only under its hidden name, marked incomplete, never like a result
+    (kept,) = (runs["killed"] / "morocco-2016-methods").iterdir()
+    assert kept.name.startswith(".") and kept.name.endswith(".incomplete") and (kept / "INCOMPLETE").exists()
 
 
 def test_short_morocco_run_writes_results_and_a_readable_pcap_per_cell(runs: dict[str, Any]) -> None:
