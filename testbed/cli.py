@@ -209,17 +209,29 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from testbed.config import limits
+    from testbed.config.files import replaced
     from testbed.packets.capture import write_ip
     from testbed.traffic.apps import PROFILES
     from testbed.traffic.generate import generate
 
     apps = list(PROFILES) if args.app == "all" else args.app.split(",")
+    if args.calls < 1:
+        raise ConfigError("--calls", "", None, f"expected an integer >= 1, got {args.calls}")
+    if not 1 <= args.packets <= limits.MAX_PACKETS_PER_FLOW:
+        raise ConfigError("--packets", "", None, f"expected an integer in [1, {limits.MAX_PACKETS_PER_FLOW}], "
+                                                 f"got {args.packets}")
+    asked = args.calls * len(apps) * args.packets
+    if asked > limits.MAX_GENERATE_PACKETS:
+        raise ConfigError("--calls", "", None, f"at most {limits.MAX_GENERATE_PACKETS} packets; this asks for up "
+                                               f"to {asked} (--calls × apps × --packets)")
     try:
         packets, flows = generate(apps, args.circumvention, args.calls, args.seed, packets_per_flow=args.packets)
     except ValueError as exc:
         print(f"testbed generate: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    write_ip(args.pcap, packets)
+    with replaced(args.pcap, f"--pcap {args.pcap}") as tmp:
+        write_ip(tmp, packets)
     print(f"{args.pcap}: {len(packets)} packets, {len(flows)} flows of {args.calls} x {', '.join(apps)}"
           f"{'' if args.circumvention == 'none' else ' via ' + args.circumvention}")
     return EXIT_OK

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from testbed.config.errors import ConfigError
@@ -78,3 +81,32 @@ def read_text(path: str | Path, limit: int, display: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         raise ConfigError(display or str(path), "", None,
                           f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+@contextmanager
+def replaced(path: str | Path, display: str | None = None) -> Iterator[Path]:
+    """``with replaced(out) as tmp:`` write ``tmp``; it becomes ``out`` only when the block ends
+    normally, so an interrupted write leaves ``out`` as it was. ``out`` must be absent or a
+    regular file: a directory, FIFO or device (``/dev/null``) is refused, never replaced."""
+    name = display or str(path)
+    target = Path(path)
+    try:
+        kind = not_regular(os.stat(target).st_mode)
+    except FileNotFoundError:
+        kind = None
+    except OSError as exc:
+        raise ConfigError(name, "", None, f"cannot write: {exc.strerror}") from None
+    if kind is not None:
+        raise ConfigError(name, "", None, f"not a regular file ({kind}): refusing to write over it")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".incomplete", dir=target.parent)
+    except OSError as exc:
+        raise ConfigError(name, "", None, f"cannot write: {exc.strerror}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

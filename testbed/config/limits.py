@@ -31,6 +31,10 @@ MAX_FLOWS_PER_CELL = 2_000_000   # expected non-VoIP flows (flows_per_hour summe
 MAX_CELLS = 64                   # policies × circumventions
 MAX_SUBSCRIBERS = 1_000_000      # workload.subscribers (each is an object in every cell)
 
+# --- testbed generate --------------------------------------------------------------------
+MAX_GENERATE_PACKETS = 2_000_000  # --calls × apps × --packets (about 25 s and 1 GB here)
+MAX_PACKETS_PER_FLOW = 10_000     # --packets
+
 # --- topologies: what a topology can build -------------------------------------------------
 MAX_SUBSCRIBER_HOSTS = 250       # per operator: one address block each, one agent a host (emulation)
 MAX_MS = 10_000.0                # link delay and jitter

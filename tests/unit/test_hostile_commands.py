@@ -163,3 +163,41 @@ def test_closed_pipe_is_quiet(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 141
     assert json.loads(first)["l4"] == "UDP"
     assert err == ""
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--calls", "0"], "--calls: expected an integer >= 1, got 0"),
+    (["--calls", "-1"], "--calls: expected an integer >= 1, got -1"),
+    (["--calls", "100000000"], "--calls: at most 2000000 packets; this asks for up to 4800000000 "
+                               "(--calls × apps × --packets)"),
+    (["--packets", "0"], "--packets: expected an integer in [1, 10000], got 0"),
+    (["--packets", "100000000"], "--packets: expected an integer in [1, 10000], got 100000000"),
+    (["--calls", "x"], "testbed generate: argument --calls: invalid int value: 'x' (see testbed generate --help)"),
+])
+def test_generate_bounds(args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["generate", "--app", "sip", "--pcap", "g.pcap", *args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code  # type: ignore[assignment]
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [expected]
+    assert not (tmp_path / "g.pcap").exists()
+
+
+def test_generate_writes_only_regular_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("fifo")
+    Path("dir").mkdir()
+    for path, why in (("fifo", "not a regular file (a FIFO): refusing to write over it"),
+                      ("dir", "not a regular file (a directory): refusing to write over it"),
+                      ("/dev/null", "not a regular file (a character device): refusing to write over it"),
+                      ("none/g.pcap", "cannot write: No such file or directory")):
+        assert main(["generate", "--app", "sip", "--calls", "1", "--pcap", path]) == 2
+        assert capsys.readouterr().err.strip() == f"--pcap {path}: {why}"
+    assert main(["generate", "--app", "sip", "--calls", "1", "--pcap", "g.pcap"]) == 0
+    assert sorted(os.listdir()) == ["dir", "fifo", "g.pcap"]   # no temporary file left beside it
+    assert main(["classify", "g.pcap"]) == 0
+    assert "g.pcap: 2 flows" in capsys.readouterr().out
