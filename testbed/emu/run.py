@@ -20,6 +20,7 @@ from typing import Any
 
 import simpy.rt
 
+from testbed.config.limits import slug
 from testbed.config.scenario import Scenario
 from testbed.emu.capture import Evidence
 from testbed.emu.messages import Decided, Late
@@ -44,7 +45,7 @@ class EmuRunner:
         # each switch its operator's policy of the first phase; the later phases' are reloaded
         session.set_policies({dpi: policy_for(cell_steps[0].policies, op) for dpi, op in operators.items()},
                              later=tuple(p for s in cell_steps[1:] for p in s.policies.values()))
-        pcap = session.start_capture(f"dpi-{policy_name}--{circ_name}.pcapng")
+        pcap = session.start_capture(f"dpi-{slug(policy_name)}--{slug(circ_name)}.pcapng")  # a policy may be a path
         first_event = len(session.events)
         env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
         network = EmuNetwork(session, scenario.workload, scenario.seed)

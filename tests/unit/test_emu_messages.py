@@ -39,6 +39,9 @@ from testbed.policy.load import load_policy, resolve
 from testbed.traffic.apps import PROFILES
 from testbed.traffic.wire import Endpoints, packets
 
+# the compiler builds OpenFlow messages with os-ken (the 'emu' extra, installed by make test as root)
+compiler = pytest.importorskip("testbed.policy.compiler", reason="the 'emu' extra (os-ken) is not installed")
+
 SHIPPED = ("none", "anrt-2016", "behavioural", "degrade", "ip-block", "port-block", "throttle-udp", "vpn-block")
 KEY = (17, addr_bytes("10.10.0.3"), 40000, addr_bytes("157.240.1.60"), 3478)
 
@@ -92,9 +95,6 @@ def test_the_classifiers_verdict_crosses_whole() -> None:
 
 
 def test_controller_config_carries_every_shipped_policy_and_compiles_the_same() -> None:
-    pytest.importorskip("os_ken", reason="the 'emu' extra (os-ken) is not installed")
-    from testbed.policy import compiler
-
     policies = [load_policy(resolve(name)) for name in SHIPPED]
     marks = compiler.degrade_marks(policies)
     config = ControllerConfig(tuple(SwitchPolicy(f"{i:016x}", p) for i, p in enumerate(policies)), marks)
