@@ -14,9 +14,10 @@ APT_STAMP := $(VENV)/.apt-installed
 EMU_STAMP := $(VENV)/.installed-emu
 MININET_LINK = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)/mininet
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
-# Emulation runs in real time: by default a short variant (60 s of arrivals per cell, 10 s
-# calls, every policy, no circumvention: about 10 minutes). EMU_ARGS= runs the scenario as written.
-EMU_ARGS ?= --duration 60 --holding 10 --circumventions none
+# Emulation runs in real time: by default a short variant (120 s of arrivals per cell, its
+# timeline compressed with them, 10 s calls, no circumvention: about 4 minutes). EMU_ARGS= runs
+# the scenario as written.
+EMU_ARGS ?= --duration 120 --holding 10 --circumventions none
 
 # pytest, where "no tests collected" (exit 5) is a failure: CI never passes by running nothing
 pytest = $(BIN)/python -m pytest -q $(1); rc=$$?; [ $$rc -eq 5 ] && { echo "no tests collected" >&2; exit 1; }; exit $$rc
