@@ -7,7 +7,7 @@ by luck (common random numbers).
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from testbed.call.model import CallModel
 from testbed.call.records import CallRecord, FlowRecord
 from testbed.config.scenario import Expect, Scenario
 from testbed.metrics.summary import aggregate, outcomes
+from testbed.probe.run import PROBE_WINDOW_S, probe
 from testbed.timeline import Step, split, steps, timeline
 from testbed.workload.calls import CallWorkload
 
@@ -35,6 +36,7 @@ class PhaseCell:
     summary: dict[str, Any]
     per_app: dict[str, Any]
     outcomes: dict[str, int]
+    probes: list[Any] = field(default_factory=list)    # testbed.probe.run.AppProbe, near the phase's end
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Cell:
     flows: list[FlowRecord] = field(repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
     phases: list[PhaseCell] = field(default_factory=list)   # a scenario with phases: one per phase
+    probes: list[Any] = field(default_factory=list)    # testbed.probe.run.AppProbe, after the workload
 
 
 @contextmanager
@@ -109,18 +112,36 @@ def play(env: simpy.Environment, network: Carrier, scenario: Scenario, policy_na
     env.process(count_adopters())
     if len(cell_steps) > 1:
         env.process(timeline(env, network, cell_steps))  # type: ignore[arg-type]
+    # the probes: in each phase but the last, in its final PROBE_WINDOW_S (a phase shorter than
+    # that, as an emulation may compress one, goes unprobed); after the workload for the last
+    probed: dict[int, Any] = {}
+    for i, step in enumerate(cell_steps[:-1]):
+        assert step.until_s is not None
+        if step.until_s - step.at_s >= PROBE_WINDOW_S:
+            probed[i] = env.process(_probe_at(env, step.until_s - PROBE_WINDOW_S, network, scenario))
     with fewer_collections():
         env.run(until=until)
+    last = env.process(probe(env, network, scenario.workload, scenario.seed))
+    env.run(until=last)
+    probed[len(cell_steps) - 1] = last
     adopters.append(workload.adopters(max(scenario.workload.duration_s, workload.ended_at)))
     subscribers = len(workload.subscribers)
     summary, apps = aggregate(workload.calls, workload.flows, subscribers, adopters[-1])
-    cell = Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows)
+    found = {i: list(p.value or ()) if p.processed else [] for i, p in probed.items()}
+    cell = Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows,
+                probes=found[len(cell_steps) - 1] if not scenario.phases else [])
     if scenario.phases:
-        for step, (c, f), n in zip(cell_steps, split(cell_steps, workload.calls, workload.flows), adopters):
+        for i, (step, (c, f), n) in enumerate(zip(cell_steps, split(cell_steps, workload.calls, workload.flows),
+                                                  adopters)):
             phase_summary, phase_apps = aggregate(c, f, subscribers, n)
             cell.phases.append(PhaseCell(step, step.names(scenario.operators), phase_summary, phase_apps,
-                                         outcomes(c)))
+                                         outcomes(c), found.get(i, [])))
     return cell
+
+
+def _probe_at(env: simpy.Environment, t: float, network: Carrier, scenario: Scenario) -> Generator[Any, Any, Any]:
+    yield env.timeout(max(0.0, t - env.now))
+    return (yield from probe(env, network, scenario.workload, scenario.seed))
 
 
 def cells_of(scenario: Scenario) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from testbed.topo import Topo
-from topologies.servers import CALLING_APP_SERVERS, INTERNET_SERVERS
+from topologies.servers import CALLING_APP_FRONT_ENDS, CALLING_APP_SERVERS, INTERNET_SERVERS, PROBE_SERVERS
 
 OPERATOR_NAMES = ("iam", "meditel", "inwi")  # the three Moroccan operators of 2016
 
@@ -49,6 +49,8 @@ class OperatorEdge(Topo):
             host = self.addHost(name, ip=ip, role="server", serves=serves, capacity=relay_capacity)
             delay = max((away[s] for s in serves if s in away), default=1)
             self.addLink(host, internet, bw=1000, delay=f"{delay:g}ms")
+        for name, ip, role, fronts in PROBE_SERVERS + (CALLING_APP_FRONT_ENDS if calling_apps else ()):
+            self.addLink(self.addHost(name, ip=ip, role=role, fronts=fronts), internet, bw=1000, delay="1ms")
         for op in range(1, operators + 1):
             label = OPERATOR_NAMES[op - 1]
             access = self.addSwitch(f"tbacc{op}", role="access", operator=label, dpid="%016x" % (0x10 * op + 1))

@@ -31,3 +31,16 @@ CALLING_APP_SERVERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("tbrtc", "198.51.100.40/24", ("webrtc",)),         # a generic WebRTC service: documentation range
     ("tbbo", "198.51.100.30/24", ("botim",)),           # BOTIM publishes no ranges: documentation range
 )
+
+# What OONI's app tests reach (testbed.probe.ooni): the subscribers' DNS resolver, and one front end
+# per app that serves TCP, TLS and HTTP under every name of the app's test (they all resolve to it).
+# name, address, role, the apps whose test it answers
+PROBE_SERVERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("tbdns", "8.8.8.8/24", "resolver", ()),                     # a public resolver: queries cross the DPI
+    ("tbwafe", "157.240.1.54/24", "frontend", ("whatsapp",)),   # e1-16.whatsapp.net, v. and web.whatsapp.com
+)
+# with the calling apps beyond 2016 (calling_apps: 1)
+CALLING_APP_FRONT_ENDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("tbtgfe", "149.154.167.51/24", "frontend", ("telegram",)),  # an access point ts-020 tries (AS62041)
+    ("tbfbfe", "31.13.86.8/24", "frontend", ("messenger",)),     # star.c10r.facebook.com in ts-019 (AS32934)
+)

@@ -57,13 +57,14 @@ class Seen:
     rule: str = ""
     packets: int = 0          # time-to-block: the flow's packet (both directions, from 1) the action took; 0 none
     ms: float = 0.0           # ... its arrival at the DPI minus the flow's first packet's
+    why: str = ""             # the classifier's evidence (``Verdict.why``), for the report's decision traces
 
     @classmethod
     def of(cls, role: str, v: Verdict) -> Seen:
         """What a classifier's verdict says the DPI did (time-to-block as the classifier counted it)."""
         hit = v.action.hits
         return cls(role, v.app or "", v.action, v.rule or "", v.packet_index if hit else 0,
-                   round(v.elapsed * 1000, 3) if hit else 0.0)
+                   round(v.elapsed * 1000, 3) if hit else 0.0, v.why)
 
     @property
     def hit(self) -> bool:

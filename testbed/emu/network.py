@@ -34,6 +34,8 @@ from testbed.call.model import Delivery, Seen, retimed
 from testbed.call.plan import CallPlan, Planner
 from testbed.call.records import CallRecord
 from testbed.config.scenario import Workload as WorkloadSpec
+from testbed.dpi.rules import action_text
+from testbed.emu import probes
 from testbed.emu.capture import Evidence
 from testbed.emu.delivery import FlowResult, delivery
 from testbed.emu.forwarding import Passage
@@ -41,6 +43,8 @@ from testbed.emu.mailbox import Steps, Timeout
 from testbed.emu.placement import FlowSpec, place
 from testbed.emu.session import Session
 from testbed.policy import compiler
+from testbed.probe.ooni import Reached
+from testbed.probe.reach import ReachPlan
 from testbed.timeline import Policies, policy_for
 from testbed.traffic.apps import SIGNALLING, FlowPlan
 from testbed.workload.calls import Subscriber
@@ -106,7 +110,10 @@ class EmuNetwork:
         rule = compiler.proactive_rule(compiled, spec.key)
         if rule is None or not rule.action.hits:
             return Seen(spec.plan.role)
-        return Seen(spec.plan.role, "", rule.action, rule.label(compiled.policy.name), 1, 0.0)
+        label = rule.label(compiled.policy.name)
+        return Seen(spec.plan.role, "", rule.action, label, 1, 0.0,
+                    f"{spec.plan.l4.upper()} {spec.client_ip}:{spec.client_port} → {spec.server_ip}:{spec.plan.server_port} "
+                    f"in packet 1 (an OpenFlow entry); rule {label} {action_text(rule.action)}")
 
     # -- carrying --------------------------------------------------------------------------
     def _specs(self, plans: list[FlowPlan], client: str, server: str, hold: float, frame_ms: float) -> list[FlowSpec]:
@@ -148,6 +155,12 @@ class EmuNetwork:
 
     def release(self, plan: CallPlan, delivery: Delivery) -> None:
         """Nothing to give back: the links carried real packets."""
+
+    def carry_reach(self, env: simpy.Environment, host: str, plan: ReachPlan) -> Generator[Any, Any, tuple[Reached, ...]]:
+        """An OONI-like test from ``host``: its real client there, its real servers (``testbed.emu.probes``)."""
+        operator = str(self.session.host_info[host].get("operator", ""))
+        found = yield from probes.reach(env, self.session, host, operator, plan)
+        return found
 
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:
         route, compiled = self.planner.route(app, "none", sub.host, sub.operator), self.compiled

@@ -133,6 +133,11 @@ class Session:
             for dpi in self.dpis:
                 self.sides.update(port_sides(emunet.dpi_links(self.net, dpi), self.topo, dpi))
             self._stack.callback(self._end_capture)
+        from testbed.emu.probes import ProbeServers  # OONI-like tests' resolver and front ends
+
+        self.probe_servers = ProbeServers(self)
+        self._stack.callback(self.probe_servers.stop)
+        self.probe_servers.start()
         if threading_main():
             previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
             self._stack.callback(signal.signal, signal.SIGTERM, previous)

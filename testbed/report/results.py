@@ -24,6 +24,7 @@ from testbed.config import limits
 from testbed.config.errors import ConfigError
 from testbed.config.phases import ALL
 from testbed.config.scenario import Scenario
+from testbed.report.probes import render as render_probes
 from testbed.report.table import render
 from testbed.run import Cell, Checked, PhaseCell
 from testbed.timeline import phase_of
@@ -49,6 +50,7 @@ def document(scenario: Scenario, cells: list[Cell], checks: list[Checked], mode:
            if scenario.phases else {}),
         "cells": [{"policy": c.policy, "circumvention": c.circumvention, "summary": c.summary,
                    "outcomes": c.outcomes, "per_app": c.per_app,
+                   **({"probes": [p.as_dict() for p in c.probes]} if c.probes else {}),
                    **({"phases": [_phase(p) for p in c.phases]} if c.phases else {}), **c.extra} for c in cells],
         "expect": [{"policy": k.expect.policy, "circumvention": k.expect.circumvention,
                     "phase": k.expect.phase or None, "app": k.expect.app or None,
@@ -60,7 +62,8 @@ def document(scenario: Scenario, cells: list[Cell], checks: list[Checked], mode:
 def _phase(p: PhaseCell) -> dict[str, Any]:
     s = p.step
     return {"phase": s.date, "index": s.index, "at_s": s.at_s, "until_s": s.until_s, "note": s.note,
-            "policies": p.policies, "summary": p.summary, "outcomes": p.outcomes, "per_app": p.per_app}
+            "policies": p.policies, "summary": p.summary, "outcomes": p.outcomes, "per_app": p.per_app,
+            "probes": [a.as_dict() for a in p.probes]}
 
 
 def phase_heading(p: PhaseCell) -> str:
@@ -71,6 +74,17 @@ def phase_heading(p: PhaseCell) -> str:
     policies = (f"policy: {names.pop()}" if len(names) == 1 else
                 " · ".join(f"{op}: {name}" if op != ALL else name for op, name in p.policies.items()))
     return f"phase {s.index} · {s.date} · from {s.at_s:g} s{note}\n  {policies}"
+
+
+def probe_rows(cells: list[Cell]) -> list[dict[str, Any]]:
+    """The cells' probe findings (per phase, with phases) as ``testbed.report.probes`` reads them."""
+    out = []
+    for c in cells:
+        for p in c.phases or [None]:
+            found = p.probes if p is not None else c.probes
+            out.append({"policy": c.policy, "circumvention": c.circumvention, "phase": p.step.date if p else "",
+                        "probes": [a.as_dict() for a in found]})
+    return out
 
 
 def summary_text(scenario: Scenario, cells: list[Cell], checks: list[Checked]) -> str:
@@ -85,6 +99,9 @@ def summary_text(scenario: Scenario, cells: list[Cell], checks: list[Checked]) -
     else:
         rows = [{"policy": c.policy, "circumvention": c.circumvention, **c.summary} for c in cells]
         text = f"{scenario.name}: {len(cells)} cells, seed {scenario.seed}\n\n" + render(rows) + "\n"
+    probes = render_probes(probe_rows(cells))
+    if probes:
+        text += "\n" + probes
     if checks:
         text += "\nexpectations:\n" + "\n".join(f"  {k}" for k in checks) + "\n"
     return text

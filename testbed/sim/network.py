@@ -34,6 +34,8 @@ from testbed.dpi.classifier import Classifier, Verdict
 from testbed.metrics.jitter import expected_jitter
 from testbed.metrics.playout import buffer_ms, normal_late_fraction
 from testbed.policy.model import DEGRADE, RESET, THROTTLE, Policy
+from testbed.probe.ooni import Reached
+from testbed.probe.reach import ReachPlan, classify_with
 from testbed.sim import physics
 from testbed.sim.links import Links
 from testbed.timeline import Policies, policy_for
@@ -219,6 +221,12 @@ class SimNetwork:
         c = self._loading.pop(id(plan), None)
         if c is not None:
             self.links.add(c.links, -c.kbps)
+
+    def carry_reach(self, env: simpy.Environment, host: str, plan: ReachPlan) -> Generator[Any, Any, tuple[Reached, ...]]:
+        """An OONI-like test's flows from ``host`` through the DPI, all through one fresh classifier."""
+        self._classifier.reset()
+        return plan.simulate(classify_with(self._classifier, self.planner.ip(host)), f"{self.planner.seed}:{host}")
+        yield
 
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:
         return self.flow_seen(sub, app)
