@@ -127,7 +127,7 @@ def play(env: simpy.Environment, network: Carrier, scenario: Scenario, policy_na
     adopters.append(workload.adopters(max(scenario.workload.duration_s, workload.ended_at)))
     subscribers = len(workload.subscribers)
     summary, apps = aggregate(workload.calls, workload.flows, subscribers, adopters[-1])
-    found = {i: list(p.value or ()) if p.processed else [] for i, p in probed.items()}
+    found = {i: list(p.value or ()) if p.triggered and p.ok else [] for i, p in probed.items()}
     cell = Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows,
                 probes=found[len(cell_steps) - 1] if not scenario.phases else [])
     if scenario.phases:

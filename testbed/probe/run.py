@@ -27,6 +27,8 @@ from testbed.topo import subscriber_hosts
 from testbed.traffic.apps import PROFILES
 from testbed.workload.calls import Attempt, Subscriber
 
+MOBILE = "mobile"   # a subscriber host without ``access`` (operator_edge: ``fixed`` for fixed lines)
+
 # a phase is probed in its last PROBE_WINDOW_S: room for an OONI test whose every step times out
 # and for a call's set-up timeout, ring and media (in real time, in an emulation)
 PROBE_WINDOW_S = 40.0
@@ -38,6 +40,7 @@ class AppProbe:
 
     app: str
     operator: str
+    access: str                           # mobile | fixed
     host: str
     ooni: str | None                      # accessible | blocked; None: OONI has no test for the app
     call: str                             # call ok | no media | degraded | blocked
@@ -56,7 +59,7 @@ class AppProbe:
         return self.ooni is not None and (self.ooni == ooni.ACCESSIBLE) != (self.call == CALL_OK)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"app": self.app, "operator": self.operator, "host": self.host, "ooni": self.ooni,
+        return {"app": self.app, "operator": self.operator, "access": self.access, "host": self.host, "ooni": self.ooni,
                 "call": self.call, "disagree": self.disagree, "connected": self.connected, "media": self.media,
                 "mos": self.mos, "outcome": self.outcome, "ooni_test": self.ooni_test, "ooni_keys": self.ooni_keys,
                 "reached": self.reached, "call_trace": self.call_trace}
@@ -75,12 +78,13 @@ def _reached_dict(r: ooni.Reached) -> dict[str, Any]:
             "failure": r.failure, "trace": list(r.trace)}
 
 
-def probe_hosts(info: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
-    """(host, operator): each operator's first subscriber host."""
-    out: dict[str, str] = {}
+def probe_hosts(info: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(host, operator, access): the first subscriber host of each operator's mobile and fixed lines
+    (policies may tell them apart, as Morocco's operators did in January 2016)."""
+    out: dict[tuple[str, str], str] = {}
     for host, operator in subscriber_hosts(info):
-        out.setdefault(operator, host)
-    return [(h, op) for op, h in out.items()]
+        out.setdefault((operator, str(info[host].get("access", MOBILE))), host)
+    return sorted(((h, op, access) for (op, access), h in out.items()), key=lambda x: (x[1], x[2] != MOBILE))
 
 
 def probe(env: simpy.Environment, network: Carrier, spec: Workload, seed: int,
@@ -93,8 +97,8 @@ def probe(env: simpy.Environment, network: Carrier, spec: Workload, seed: int,
     records = ooni.zone(info)
     resolver = ooni.resolver(info)
     jobs = []
-    for k, ((host, operator), app) in enumerate((h, a) for h in probe_hosts(info) for a in spec.apps
-                                                if PROFILES[a].kind == "call"):
+    for k, ((host, operator, access), app) in enumerate((h, a) for h in probe_hosts(info) for a in spec.apps
+                                                        if PROFILES[a].kind == "call"):
         sub = Subscriber(-1 - k, host, operator, adopter=False)
         att = Attempt(-1 - k, -1 - k, 1, sub, app, "none", hold_s, answers=True)
         test = ooni.test_for(app, info)
@@ -102,14 +106,14 @@ def probe(env: simpy.Environment, network: Carrier, spec: Workload, seed: int,
         carry_reach = getattr(network, "carry_reach", None)
         reach = (env.process(carry_reach(env, host, ReachPlan(test, resolver or "", records)))
                  if test is not None and resolver and carry_reach is not None else None)
-        jobs.append((app, host, operator, test, reach, env.process(calls.call(env, att))))
+        jobs.append((app, host, operator, access, test, reach, env.process(calls.call(env, att))))
     out = []
-    for app, host, operator, test, reach, call in jobs:
+    for app, host, operator, access, test, reach, call in jobs:
         rec: CallRecord = yield call
         found: tuple[ooni.Reached, ...] = (yield reach) if reach is not None else ()
         verdict, keys = ooni.verdict(test, {r.target: r for r in found}) if test is not None and found else (None, {})
         delivery = recording.deliveries.get(rec.call_id)
-        out.append(AppProbe(app, operator, host, verdict, call_verdict(rec), rec.answered,
+        out.append(AppProbe(app, operator, access, host, verdict, call_verdict(rec), rec.answered,
                             rec.outcome in ("completed", "dropped"), rec.mos if rec.mos else None, rec.outcome,
                             test.spec if test is not None else "", keys, [_reached_dict(r) for r in found],
                             [seen_text(s) for s in delivery.seen] if delivery is not None else []))

@@ -1,10 +1,16 @@
-"""The probe verdicts as a table: per cell (and operator), per app, ``OONI / call``; ≠ where they disagree."""
+"""The probe verdicts as a table: per cell (and phase), per app, ``OONI / call``; ≠ where they disagree.
+
+Probes run from each operator's mobile and fixed lines; where they all found the same, a
+cell is one row (``where`` empty), else a row per operator and line.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 DISAGREE = "≠"
+LEGEND = ("probes per app: an OONI-like test (DNS, TCP, TLS: accessible, blocked; – no OONI test for the app)\n"
+          f"  / a short call (call ok, no media, degraded: MOS < 3.1, blocked); {DISAGREE} where they disagree")
 
 
 def verdict_text(p: dict[str, Any]) -> str:
@@ -13,21 +19,46 @@ def verdict_text(p: dict[str, Any]) -> str:
     return f"{text} {DISAGREE}" if p.get("disagree") else text
 
 
+def _where(p: dict[str, Any]) -> tuple[str, str]:
+    return p["operator"], p.get("access", "")
+
+
+def group_label(group: list[tuple[str, str]], wheres: list[tuple[str, str]]) -> str:
+    """Where a set of probes found the same, shortly: ``mobile`` (every operator's mobile lines),
+    ``iam`` (both of its lines), ``inwi fixed``; several joined by commas."""
+    accesses = list(dict.fromkeys(w[1] for w in wheres))
+    operators = list(dict.fromkeys(w[0] for w in wheres))
+    for access in accesses:
+        if len(accesses) > 1 and set(group) == {w for w in wheres if w[1] == access}:
+            return access
+    parts = []
+    for op in operators:
+        mine = [w for w in wheres if w[0] == op]
+        if set(mine) <= set(group):
+            parts.append(op if len(operators) > 1 else "all")
+        else:
+            parts += [" ".join(x for x in (op if len(operators) > 1 else "", w[1]) if x) for w in mine if w in group]
+    return ", ".join(parts)
+
+
 def rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) over cells given as ``{policy, circumvention, [phase], probes: [AppProbe dicts]}``."""
+    """(header, rows) over cells given as ``{policy, circumvention, [phase], probes: [AppProbe dicts]}``:
+    a row per cell where every probe host found the same, else a row per group that did."""
     apps = list(dict.fromkeys(p["app"] for c in cells for p in c.get("probes", ())))
-    operators = list(dict.fromkeys(p["operator"] for c in cells for p in c.get("probes", ())))
     phased = any(c.get("phase") for c in cells)
-    header = ["policy", "circumvention"] + (["phase"] if phased else []) + (["operator"] if len(operators) > 1 else [])
+    wheres = list(dict.fromkeys(_where(p) for c in cells for p in c.get("probes", ())))
     out = []
     for c in cells:
-        for op in operators:
-            found = {p["app"]: p for p in c.get("probes", ()) if p["operator"] == op}
-            if not found:
-                continue
-            row = [c["policy"], c["circumvention"]] + ([str(c.get("phase") or "")] if phased else [])
-            row += [op] if len(operators) > 1 else []
-            out.append(row + [verdict_text(found[a]) if a in found else "" for a in apps])
+        groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for w in wheres:
+            found = {p["app"]: p for p in c.get("probes", ()) if _where(p) == w}
+            if found:
+                groups.setdefault(tuple(verdict_text(found[a]) if a in found else "" for a in apps), []).append(w)
+        lead = [c["policy"], c["circumvention"]] + ([str(c.get("phase") or "")] if phased else [])
+        for verdicts, group in groups.items():
+            where = [group_label(group, wheres) if len(groups) > 1 else ""] if len(wheres) > 1 else []
+            out.append(lead + where + list(verdicts))
+    header = ["policy", "circumvention"] + (["phase"] if phased else []) + (["where"] if len(wheres) > 1 else [])
     return header + apps, out
 
 
@@ -41,6 +72,4 @@ def render(cells: list[dict[str, Any]]) -> str:
     def line(cols: list[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()
 
-    note = ("probes per app: an OONI-like test (DNS, TCP, TLS: accessible, blocked; – no OONI test for the app)\n"
-            f"  / a short call (call ok, no media, degraded: MOS < 3.1, blocked); {DISAGREE} where they disagree")
-    return "\n".join([note, "", line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in body]) + "\n"
+    return "\n".join([LEGEND, "", line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in body]) + "\n"

@@ -80,9 +80,9 @@ def probe_rows(cells: list[Cell]) -> list[dict[str, Any]]:
     """The cells' probe findings (per phase, with phases) as ``testbed.report.probes`` reads them."""
     out = []
     for c in cells:
-        for p in c.phases or [None]:
-            found = p.probes if p is not None else c.probes
-            out.append({"policy": c.policy, "circumvention": c.circumvention, "phase": p.step.date if p else "",
+        parts: list[tuple[str, list[Any]]] = [(p.step.date, p.probes) for p in c.phases] or [("", c.probes)]
+        for phase, found in parts:
+            out.append({"policy": c.policy, "circumvention": c.circumvention, "phase": phase,
                         "probes": [a.as_dict() for a in found]})
     return out
 

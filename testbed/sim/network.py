@@ -224,8 +224,9 @@ class SimNetwork:
 
     def carry_reach(self, env: simpy.Environment, host: str, plan: ReachPlan) -> Generator[Any, Any, tuple[Reached, ...]]:
         """An OONI-like test's flows from ``host`` through the DPI, all through one fresh classifier."""
-        self._classifier.reset()
-        return plan.simulate(classify_with(self._classifier, self.planner.ip(host)), f"{self.planner.seed}:{host}")
+        classifier = self._dpi(str(self.planner.info[host].get("operator", ""))).classifier
+        classifier.reset()
+        return plan.simulate(classify_with(classifier, self.planner.ip(host)), f"{self.planner.seed}:{host}")
         yield
 
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:

@@ -17,7 +17,10 @@ from testbed.probe.reach import ReachPlan, classify_with, connection_flow, dns_f
 from testbed.run import run_cell
 from topologies import TOPOLOGIES
 
-INFO = {h: TOPOLOGIES["operator_edge"]().nodeInfo(h) for h in TOPOLOGIES["operator_edge"]().hosts()}
+_TOPO = TOPOLOGIES["operator_edge"](calling_apps=1)
+INFO = {h: _TOPO.nodeInfo(h) for h in _TOPO.hosts()}
+# Signal: its test is data here; no topology holds its front end (no profile calls with Signal)
+INFO["tbsgfe"] = {"ip": "104.18.28.74/24", "role": "frontend", "fronts": ("signal",)}
 ROOT_SCENARIO = "scenarios/quality-policies.yaml"
 
 
@@ -39,7 +42,8 @@ def test_the_topology_answers_every_name_of_every_test() -> None:
     assert ooni.resolver(INFO) == "8.8.8.8"
     assert records["e16.whatsapp.net"] == records["web.whatsapp.com"] == "157.240.1.54"
     assert records["web.telegram.org"] == "149.154.167.51" and records["sfu.voip.signal.org"] == "104.18.28.74"
-    assert len(records) == 16 + 2 + 1 + 6
+    assert records["stun.fbsbx.com"] == "31.13.86.8"
+    assert len(records) == 16 + 2 + 1 + 7 + 6
     telegram = ooni.test_for("telegram", INFO)
     assert telegram is not None            # of the five access points the topology holds one, on 80 and 443
     assert {(t.host, t.port) for t in telegram.targets if t.literal} == {("149.154.167.51", 80), ("149.154.167.51", 443)}
@@ -162,3 +166,30 @@ def test_probe_records_stay_out_of_the_workload(quality: dict[str, object]) -> N
     for cell in quality.values():
         assert all(c.call_id > 0 for c in cell.calls)  # type: ignore[attr-defined]
         assert len(cell.probes) == 5  # type: ignore[attr-defined]
+
+
+def _found(operator: str, access: str, app: str, ooni_verdict: str | None, call: str) -> dict[str, object]:
+    disagree = ooni_verdict is not None and (ooni_verdict == "accessible") != (call == "call ok")
+    return {"app": app, "operator": operator, "access": access, "ooni": ooni_verdict, "call": call,
+            "disagree": disagree}
+
+
+def test_the_table_groups_where_the_probes_agree() -> None:
+    from testbed.report.probes import render, rows
+
+    lines = [(op, acc) for op in ("iam", "inwi") for acc in ("mobile", "fixed")]
+    same = [_found(op, acc, "whatsapp", "accessible", "call ok") for op, acc in lines]
+    mobile_only = [_found(op, acc, "whatsapp", "accessible", "no media" if acc == "mobile" else "call ok")
+                   for op, acc in lines]
+    one_operator = [_found(op, acc, "whatsapp", "blocked" if op == "iam" else "accessible", "blocked"
+                           if op == "iam" else "call ok") for op, acc in lines]
+    header, body = rows([{"policy": "p", "circumvention": "c", "phase": d, "probes": probes}
+                         for d, probes in (("d1", same), ("d2", mobile_only), ("d3", one_operator))])
+    assert header == ["policy", "circumvention", "phase", "where", "whatsapp"]
+    assert body == [["p", "c", "d1", "", "accessible / call ok"],
+                    ["p", "c", "d2", "mobile", "accessible / no media ≠"],
+                    ["p", "c", "d2", "fixed", "accessible / call ok"],
+                    ["p", "c", "d3", "iam", "blocked / blocked"],
+                    ["p", "c", "d3", "inwi", "accessible / call ok"]]
+    text = render([{"policy": "p", "circumvention": "c", "probes": [_found("iam", "", "viber", None, "no media")]}])
+    assert text.splitlines()[-1].split() == ["p", "c", "–", "/", "no", "media"]
