@@ -41,6 +41,21 @@ def group_label(group: list[tuple[str, str]], wheres: list[tuple[str, str]]) -> 
     return ", ".join(parts)
 
 
+def groups(probes: list[dict[str, Any]], apps: list[str],
+           wheres: list[tuple[str, str]]) -> list[tuple[str, tuple[str, ...], list[dict[str, Any]]]]:
+    """The probe hosts (``wheres``) that found the same, each group as (label, its verdicts per app,
+    the probes of its first host); the label is empty when all found the same."""
+    found: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    first: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for w in wheres:
+        mine = {p["app"]: p for p in probes if _where(p) == w}
+        if mine:
+            verdicts = tuple(verdict_text(mine[a]) if a in mine else "" for a in apps)
+            found.setdefault(verdicts, []).append(w)
+            first.setdefault(verdicts, list(mine.values()))
+    return [(group_label(g, wheres) if len(found) > 1 else "", v, first[v]) for v, g in found.items()]
+
+
 def rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) over cells given as ``{policy, circumvention, [phase], probes: [AppProbe dicts]}``:
     a row per cell where every probe host found the same, else a row per group that did."""
@@ -49,15 +64,9 @@ def rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     wheres = list(dict.fromkeys(_where(p) for c in cells for p in c.get("probes", ())))
     out = []
     for c in cells:
-        groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
-        for w in wheres:
-            found = {p["app"]: p for p in c.get("probes", ()) if _where(p) == w}
-            if found:
-                groups.setdefault(tuple(verdict_text(found[a]) if a in found else "" for a in apps), []).append(w)
         lead = [c["policy"], c["circumvention"]] + ([str(c.get("phase") or "")] if phased else [])
-        for verdicts, group in groups.items():
-            where = [group_label(group, wheres) if len(groups) > 1 else ""] if len(wheres) > 1 else []
-            out.append(lead + where + list(verdicts))
+        for label, verdicts, _ in groups(list(c.get("probes", ())), apps, wheres):
+            out.append(lead + ([label] if len(wheres) > 1 else []) + list(verdicts))
     header = ["policy", "circumvention"] + (["phase"] if phased else []) + (["where"] if len(wheres) > 1 else [])
     return header + apps, out
 

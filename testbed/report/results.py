@@ -25,6 +25,7 @@ from testbed.config.errors import ConfigError
 from testbed.config.phases import ALL
 from testbed.config.scenario import Scenario
 from testbed.report.probes import render as render_probes
+from testbed.report.rules import policy_doc, rule_hits
 from testbed.report.table import render
 from testbed.run import Cell, Checked, PhaseCell
 from testbed.timeline import phase_of
@@ -48,8 +49,10 @@ def document(scenario: Scenario, cells: list[Cell], checks: list[Checked], mode:
         **(extra or {}),
         **({"phases": [{"phase": p.date, "at_s": p.at_s, "note": p.note} for p in scenario.phases]}
            if scenario.phases else {}),
+        "policies": {name: policy_doc(scenario.policy_objects[name]) for name in _policies_run(cells)
+                     if name in scenario.policy_objects},
         "cells": [{"policy": c.policy, "circumvention": c.circumvention, "summary": c.summary,
-                   "outcomes": c.outcomes, "per_app": c.per_app,
+                   "outcomes": c.outcomes, "per_app": c.per_app, "rule_hits": rule_hits(c.calls, c.flows),
                    **({"probes": [p.as_dict() for p in c.probes]} if c.probes else {}),
                    **({"phases": [_phase(p) for p in c.phases]} if c.phases else {}), **c.extra} for c in cells],
         "expect": [{"policy": k.expect.policy, "circumvention": k.expect.circumvention,
@@ -57,6 +60,12 @@ def document(scenario: Scenario, cells: list[Cell], checks: list[Checked], mode:
                     "metric": k.expect.metric, "min": k.expect.min, "max": k.expect.max,
                     "value": k.value, "ok": k.ok, "line": k.expect.line} for k in checks],
     }
+
+
+def _policies_run(cells: list[Cell]) -> list[str]:
+    """The names of the policies the cells ran (in each phase, on each operator), in order."""
+    names = [name for c in cells for name in ([n for p in c.phases for n in p.policies.values()] or [c.policy])]
+    return list(dict.fromkeys(names))
 
 
 def _phase(p: PhaseCell) -> dict[str, Any]:
