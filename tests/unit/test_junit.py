@@ -60,3 +60,26 @@ def test_a_file_that_cannot_be_written_is_refused_before_any_work(scenario: Path
     assert main(["run", "--quiet", "--out", str(out), "--junit", str(tmp_path), str(scenario)]) == 2
     assert capsys.readouterr().err.strip() == f"--junit: '{tmp_path}' is a directory"
     assert not out.exists()
+
+
+def test_a_phase_and_an_app_name_the_case(tmp_path: Path) -> None:
+    scenario = tmp_path / "phased.yaml"
+    scenario.write_text("""
+name: phased
+seed: 3
+topology: {name: operator_edge, params: {subscribers: 2}}
+workload: {duration_s: 600, subscribers: 50, calls_per_hour: 600, apps: {whatsapp: {share: 0.6}, sip: {share: 0.4}}}
+phases:
+  - {at_s: 0, date: 2016-01-01, policies: {all: none}}
+  - {at_s: 300, date: 2016-01-07, policies: {all: anrt-2016}}
+expect:
+  - {circumvention: none, phase: 2016-01-07, app: whatsapp, metric: success_pct, max: 5}
+  - {circumvention: none, phase: 2016-01-01, app: whatsapp, metric: success_pct, max: 5}
+""")
+    report = tmp_path / "j.xml"
+    assert main(["run", "--quiet", "--no-html", "--out", str(tmp_path / "r"), "--junit", str(report), str(scenario)]) == 0
+    cases = list(ET.parse(report).getroot()[0])
+    assert [(c.get("classname"), c.get("name"), len(c)) for c in cases] == [
+        ("phased.timeline.none.2016-01-07", "line 10: whatsapp success_pct expected <= 5", 0),
+        ("phased.timeline.none.2016-01-01", "line 11: whatsapp success_pct expected <= 5", 1)]
+    assert "2016-01-01, whatsapp: success_pct = 100" in (cases[1][0].text or "")

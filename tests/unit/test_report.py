@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -29,10 +30,19 @@ def test_files_written(run_dir: Path) -> None:
     assert calls[0].startswith("call_id,intent_id,attempt,t_start") and len(calls) > 50
 
 
-def test_html_has_table_and_three_plots(run_dir: Path) -> None:
+def test_html_has_table_plots_probes_rules_and_traces(run_dir: Path) -> None:
     page = (run_dir / "report.html").read_text()
-    assert page.count("<img ") == 3 and page.count("data:image/png;base64,") == 3
+    assert page.count("<img ") == 4 and page.count("data:image/png;base64,") == 4
     assert "throttle-udp" in page and "Expectations" in page
+    assert "accessible / degraded ≠" in page                     # the degrade policy: OONI green, calls poor
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert [r["name"] for r in doc["policies"]["anrt-2016"]["rules"]] == [
+        "operator-voice", "ott-calls", "unlicensed-voip", "voip-media"]
+    anrt = next(c for c in doc["cells"] if c["policy"] == "anrt-2016")
+    hits = anrt["rule_hits"]["anrt-2016/ott-calls"]["calls"]
+    with open(run_dir / "calls-anrt-2016--none.csv", newline="") as f:
+        assert hits == sum(row["rule"] == "anrt-2016/ott-calls" for row in csv.DictReader(f)) > 50
+    assert f"<td>{hits}</td>" in page
 
 
 def test_compare_same_is_empty_other_seed_differs(run_dir: Path, tmp_path: Path,
