@@ -18,7 +18,7 @@ import simpy
 
 from testbed.call.calls import Calls, Carrier
 from testbed.call.model import CallModel, Seen
-from testbed.call.records import CallRecord
+from testbed.call.records import COMPLETED, DROPPED, CallRecord
 from testbed.config.scenario import Workload
 from testbed.probe import ooni
 from testbed.probe.calls import CALL_OK, HOLD_S, Recording, call_verdict
@@ -114,7 +114,7 @@ def probe(env: simpy.Environment, network: Carrier, spec: Workload, seed: int,
         verdict, keys = ooni.verdict(test, {r.target: r for r in found}) if test is not None and found else (None, {})
         delivery = recording.deliveries.get(rec.call_id)
         out.append(AppProbe(app, operator, access, host, verdict, call_verdict(rec), rec.answered,
-                            rec.outcome in ("completed", "dropped"), rec.mos if rec.mos else None, rec.outcome,
+                            rec.outcome in (COMPLETED, DROPPED), rec.mos if rec.mos else None, rec.outcome,
                             test.spec if test is not None else "", keys, [_reached_dict(r) for r in found],
                             [seen_text(s) for s in delivery.seen] if delivery is not None else []))
     return out
