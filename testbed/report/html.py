@@ -124,6 +124,12 @@ def _phases(doc: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _parts(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each cell, or each phase of each cell, with its probes."""
+    return [{"policy": c["policy"], "circumvention": c["circumvention"], "phase": p.get("phase", ""),
+             "probes": list(p.get("probes", ()))} for c in doc["cells"] for p in (c.get("phases") or [c])]
+
+
 def _policies_text(policies: dict[str, str]) -> str:
     """One name when every operator runs it, else ``iam: x · meditel: y``."""
     names = set(policies.values())
