@@ -90,7 +90,9 @@ def probe_hosts(info: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
 def probe(env: simpy.Environment, network: Carrier, spec: Workload, seed: int,
           hold_s: float = HOLD_S) -> Generator[Any, Any, list[AppProbe]]:
     """Run both probes for every call app of the workload, concurrently; their findings in
-    operator and app order."""
+    operator and app order. A network with a ``probe_view`` (the simulator's) is probed through it."""
+    view = getattr(network, "probe_view", None)
+    network = view() if view is not None else network
     recording = Recording(network)
     calls = Calls(recording, CallModel(spec))
     info = network.planner.info

@@ -222,6 +222,12 @@ class SimNetwork:
         if c is not None:
             self.links.add(c.links, -c.kbps)
 
+    def probe_view(self) -> SimNetwork:
+        """The network a probe uses (``testbed.probe``): this topology and the policies now in force,
+        with random streams of its own and no call in progress — so that a probe's draws never
+        change the workload's (in an emulation the probes share the live network)."""
+        return SimNetwork(self.planner.topo, self.policies, self.spec, self.planner.seed)
+
     def carry_reach(self, env: simpy.Environment, host: str, plan: ReachPlan) -> Generator[Any, Any, tuple[Reached, ...]]:
         """An OONI-like test's flows from ``host`` through the DPI, all through one fresh classifier."""
         classifier = self._dpi(str(self.planner.info[host].get("operator", ""))).classifier
