@@ -118,8 +118,11 @@ def _phases(doc: dict[str, Any]) -> str:
     for i, phase in enumerate(cells[0]["phases"]):
         note = f" — {_esc(phase['note'])}" if phase.get("note") else ""
         rows = [[_fmt({**c, **c["phases"][i]["summary"]}.get(key), fmt) for key, _, fmt in COLUMNS[1:]] for c in cells]
+        names = set(phase["policies"].values())
+        policies = (f"policy: {names.pop()}" if len(names) == 1 else
+                    ", ".join(f"{op}: {name}" for op, name in phase["policies"].items()))
         out.append(f"<h3>{_esc(phase['phase'])} (from {phase['at_s']:g} s){note}</h3>"
-                   f"<p>policy: {_esc(_policies_text(phase['policies']))}</p>"
+                   f"<p>{_esc(policies)}</p>"
                    + _table(rows, [title for _, title, _ in COLUMNS[1:]]))
     return "".join(out)
 
@@ -128,12 +131,6 @@ def _parts(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Each cell, or each phase of each cell, with its probes."""
     return [{"policy": c["policy"], "circumvention": c["circumvention"], "phase": p.get("phase", ""),
              "probes": list(p.get("probes", ()))} for c in doc["cells"] for p in (c.get("phases") or [c])]
-
-
-def _policies_text(policies: dict[str, str]) -> str:
-    """One name when every operator runs it, else ``iam: x · meditel: y``."""
-    names = set(policies.values())
-    return next(iter(names)) if len(names) == 1 else " · ".join(f"{k}: {v}" for k, v in policies.items())
 
 
 def _probes(doc: dict[str, Any]) -> str:
