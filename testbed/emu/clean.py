@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import shutil
 import subprocess
 import time
 
@@ -92,6 +93,10 @@ def clean(include_self: bool = False) -> list[str]:
         if subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False).returncode == 0:
             out.append(f"deleted interface {name}")
     for rec in recs:
+        private = rec.path.with_suffix(".d")   # keys made at run time (testbed.emu.probes): never left behind
+        if private.is_dir():
+            shutil.rmtree(private, ignore_errors=True)
+            out.append(f"removed {private}")
         rec.path.unlink(missing_ok=True)
     if not out:
         out.append(f"nothing to clean (no bridge, interface, namespace or recorded process "
