@@ -58,8 +58,8 @@ class EmuRunner:
         # the records' time-to-block is now the packets': aggregate again (who adopted did not change)
         summary, cell.per_app = aggregate(cell.calls, cell.flows, 1, 0)
         cell.summary = {**summary, "adopters_pct": cell.summary["adopters_pct"]}
-        for phase, (calls, flows) in zip(cell.phases, split(tuple(p.step for p in cell.phases), cell.calls,
-                                                             cell.flows)):
+        parts = split(tuple(p.step for p in cell.phases), cell.calls, cell.flows) if cell.phases else []
+        for phase, (calls, flows) in zip(cell.phases, parts):   # a scenario without phases has none
             summary, phase.per_app = aggregate(calls, flows, 1, 0)
             phase.summary = {**summary, "adopters_pct": phase.summary["adopters_pct"]}
         events = session.events[first_event:]
