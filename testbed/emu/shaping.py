@@ -2,12 +2,15 @@
 by the hosts' own netfilter (pure: this module only says what to configure).
 
 Without netem a link cannot delay packets, and iptables does not see the packets
-the userspace datapath switches. So each host shapes what it sends: for every
-destination, the topology's path model (``testbed.topo.path``: the links'
-delays summed, jitters in quadrature, losses combined — what the simulator uses)
-becomes an iptables ``statistic`` drop and an NFQUEUE the host's agent holds the
-packet in. The end-to-end delay, jitter and loss are the path's; where along the
-path they happen is not modelled.
+the userspace datapath switches. So each host shapes its packets: for every
+other host, the topology's path model (``testbed.topo.path``: the links' delays
+summed, jitters in quadrature, losses combined — what the simulator uses) becomes
+an NFQUEUE the sending host's agent holds what it sends in, and an iptables
+``statistic`` drop of what it receives from there. The loss is on the receiving
+side because a sender's own netfilter drop is no network loss: its TCP is told at
+once (the send fails) and sends again without the stall a lost segment costs. The
+end-to-end delay, jitter and loss are the path's; where along the path they happen
+is not modelled.
 
 A ``degrade`` verdict marks the flow's packets with a DSCP (``compiler.Compiled.marks``);
 each host's INPUT drops and delays marked packets as the action says. That is the
@@ -77,7 +80,7 @@ def host_shaping(topo: Any, host: str, ips: dict[str, str], shaper: str,
                 continue
             model = path(topo, host, other)
             if model.loss > 0:
-                rules.append(f"-A OUTPUT -d {addr}/32 -m statistic --mode random "
+                rules.append(f"-A INPUT -s {addr}/32 -m statistic --mode random "
                              f"--probability {_probability(model.loss)} -j DROP")
             if model.delay_ms > 0 or model.jitter_ms > 0:
                 rules.append(f"-A OUTPUT -d {addr}/32 -j NFQUEUE --queue-num {PATH_QUEUE}")
@@ -90,7 +93,5 @@ def host_shaping(topo: Any, host: str, ips: dict[str, str], shaper: str,
         if action.delay_ms > 0 or action.jitter_ms > 0:
             queue = DEGRADE_QUEUE_BASE + mark
             rules.append(f"-A INPUT -m dscp --dscp {mark} -j NFQUEUE --queue-num {queue}")
-            # the jitter a degrade adds around its delay; with no delay, around a mean of one jitter
-            # so that the normal draw does not pile half the packets up at zero
-            degrade[queue] = (action.delay_ms or action.jitter_ms, action.jitter_ms)
+            degrade[queue] = (action.added_delay_ms, action.jitter_ms)
     return HostShaping(host, tuple(rules), delays, degrade)

@@ -36,6 +36,12 @@ class Action:
     def hits(self) -> bool:
         return self.kind in HITS
 
+    @property
+    def added_delay_ms(self) -> float:
+        """The mean delay a degrade adds: its delay, or one jitter when it gives none (delays
+        varying by ``jitter_ms`` around zero would be negative half the time). Both modes use it."""
+        return self.delay_ms or self.jitter_ms
+
 
 @dataclass(frozen=True)
 class Match:

@@ -132,3 +132,29 @@ def _v(value: Any) -> str:
 
 def compare_files(a: Path, b: Path) -> str:
     return compare(load(a), load(b))
+
+
+SIDE_BY_SIDE = ("success_pct", "median_mos", "p10_mos", "median_pdd_ms", "mean_loss_pct", "median_ttb_ms",
+                "median_ttb_packets")
+
+
+def side_by_side(a: dict[str, Any], b: dict[str, Any], metrics: tuple[str, ...] = SIDE_BY_SIDE) -> str:
+    """One row per cell, each metric as ``A | B`` (e.g. simulation | emulation of one scenario)."""
+    titles = dict(METRICS)
+    cells_b = {(c["policy"], c["circumvention"]): c["summary"] for c in b["cells"]}
+    header = ["policy", "circumvention"] + [titles[m] for m in metrics]
+    rows = []
+    for cell in a["cells"]:
+        other = cells_b.get((cell["policy"], cell["circumvention"]), {})
+        rows.append([cell["policy"], cell["circumvention"]] +
+                    [f"{_short(cell['summary'].get(m))} | {_short(other.get(m))}" for m in metrics])
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in [header] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return f"A: {a['scenario']} ({a['mode']})  |  B: {b['scenario']} ({b['mode']}), seed {a['seed']}\n" + \
+        "\n".join(lines) + "\n"
+
+
+def _short(value: Any) -> str:
+    return "–" if value is None else f"{value:.3g}"

@@ -167,7 +167,7 @@ class SimNetwork:
             if a.kind == DEGRADE:
                 loss = physics.combined(loss, a.loss_pct / 100)
                 sigma = math.hypot(sigma, a.jitter_ms)
-                delay += a.delay_ms
+                delay += a.added_delay_ms
         meter = min((a.kbps for a in acts if a.kind == THROTTLE), default=math.inf)
         codec = plan.profile.codec
         assert codec is not None

@@ -18,7 +18,8 @@
   bitrate exceeds it, or exceeds a throttle's meter, falls behind without bound — every
   packet ends up late and the call fails.
 - **A throttle** (an OpenFlow meter's drop band) on a UDP call drops the excess over its
-  rate; **a degrade** adds its loss, jitter (in quadrature) and delay.
+  rate; **a degrade** adds its loss, jitter (in quadrature) and delay (``Action.added_delay_ms``:
+  one jitter when it names no delay, as the emulation's degrade shaper does).
 """
 
 from __future__ import annotations

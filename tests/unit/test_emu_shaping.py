@@ -30,6 +30,7 @@ def test_nfqueue_shaping_is_the_path_model_to_each_destination() -> None:
     assert f"-A OUTPUT -d {ips['tbwa']}/32 -j NFQUEUE --queue-num {PATH_QUEUE}" in shaping.rules
     loss_rule = next(r for r in shaping.rules if ips["tbwa"] in r and "statistic" in r)
     assert f"--probability {model.loss:.6f}" in loss_rule and loss_rule.endswith("-j DROP")
+    assert loss_rule.startswith(f"-A INPUT -s {ips['tbwa']}/32 ")   # lost in the network, not told to the sender
     assert len(shaping.path) == len(ips) - 1 and shaping.needs_delayer
     text = shaping.restore_input()
     assert text.startswith("*filter\n") and text.endswith("COMMIT\n")
