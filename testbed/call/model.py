@@ -113,7 +113,7 @@ def retimed(rec: CallRecord, seen: tuple[Seen, ...]) -> None:
     """The record's time-to-block from flows a network measured after the call (the emulation
     reads its DPI's capture at the end of a cell): the same hit counts, with its new numbers."""
     hit = hit_of(seen)
-    if hit is not None:
+    if hit is not None and hit.stops:
         rec.ttb_packets, rec.ttb_ms = hit.packets, hit.ms
 
 
@@ -191,7 +191,9 @@ class CallModel:
         if shown is not None:
             rec.dpi_app, rec.action = shown.app, shown.action.kind
         if hit is not None:
-            rec.rule, rec.ttb_packets, rec.ttb_ms = hit.rule, hit.packets, hit.ms
+            rec.rule = hit.rule
+            if hit.stops:   # time-to-block: what blocks, not what passes degraded or metered
+                rec.ttb_packets, rec.ttb_ms = hit.packets, hit.ms
         m, codec = d.media, plan.profile.codec
         if m is not None and codec is not None and outcome in (COMPLETED, DROPPED):
             ta = mouth_to_ear_ms(m.delay_ms, m.buffer_ms, codec.frame_ms)

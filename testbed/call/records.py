@@ -40,7 +40,7 @@ class CallRecord:
     dpi_app: str = ""
     action: str = "allow"
     rule: str = ""
-    ttb_packets: int = 0     # 0 when no policy action hit the call
+    ttb_packets: int = 0     # 0 unless a drop or reset hit the call
     ttb_ms: float = 0.0
 
     @classmethod

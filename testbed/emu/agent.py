@@ -130,6 +130,8 @@ class Agent:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        if tcp:   # voice frames must not wait for ACKs (Nagle), as our tunnels set it too
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         return sock
 
@@ -192,6 +194,7 @@ class Agent:
             conn.close()
             return
         conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         flow.sock = conn
         self.sel.register(conn, selectors.EVENT_READ, lambda s, m: self._read(flow))
         flow.begin(time.time())

@@ -9,9 +9,10 @@ Definitions (RFC 6076 where it has one):
 - seer_pct: RFC 6076 SEER: answered or user-caused (no answer, busy) / attempts.
 - median_mos, p10_mos: the median MOS of completed calls, and the MOS of their worst
   tenth (the 10th percentile): a degrade or a lossy tunnel shows there first.
-- hit_pct: VoIP call attempts that a policy action hit.
+- hit_pct: VoIP call attempts that a policy action hit (drop, reset, throttle, degrade).
 - collateral_pct: non-VoIP flows (web, game, chat) that a policy action hit.
-- median_ttb_ms / _packets: time-to-block from the first packet of the flow that was hit.
+- median_ttb_ms / _packets: time-to-block of the calls a drop or reset hit: the flow's first
+  packet the DPI did not pass (both directions counted), and its time after the flow's first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections import Counter
 from typing import Any
 
 from testbed.call.records import CAPACITY, COMPLETED, USER_CAUSED, CallRecord, FlowRecord
+from testbed.policy.model import ALLOW
 from testbed.traffic.apps import PROFILES
 
 
@@ -70,8 +72,9 @@ class _Group:
             self.loss.append(c.loss_pct)
         if c.pdd_ms is not None:
             self.pdd.append(c.pdd_ms)
-        if c.ttb_packets:
+        if c.action != ALLOW:
             self.hit += 1
+        if c.ttb_packets:
             self.ttb_ms.append(c.ttb_ms)
             self.ttb_packets.append(c.ttb_packets)
         if self.final.get(c.intent_id) != COMPLETED:

@@ -59,6 +59,7 @@ class Carriage:
     signalled: bool
     reset: str
     rings: bool                # the ringback passes the DPI
+    ring_extra_ms: float       # what the DPI's action adds to the exchange up to the ringback
     media_flows: bool          # some media reaches the far end
     links: tuple[int, ...]     # the link directions the media loads
     kbps: float                # each way, overhead included
@@ -159,8 +160,7 @@ class SimNetwork:
         reset = (SIGNALLING_PHASE if any(s.action.kind == RESET for s in signalling)
                  else MEDIA_PHASE if any(s.action.kind == RESET for s in media) else "")
         # the ringback passes unless its flow was stopped before it reached the DPI
-        first, ring = seen[0], ringback(variant.flows[0])
-        rings = not (first.stops and (ring is None or first.ms <= 1000 * seen_at(variant.flows[0], ring, *_timing(route))))
+        rings, ring_extra = self._ringback(seen[0], variant.flows[0], route)
         acts = [s.action for s in media]
         loss, delay, sigma = route.path.loss, route.path.delay_ms, route.path.jitter_ms
         for a in acts:
@@ -171,9 +171,28 @@ class SimNetwork:
         meter = min((a.kbps for a in acts if a.kind == THROTTLE), default=math.inf)
         codec = plan.profile.codec
         assert codec is not None
-        return Carriage(seen, not any(s.stops for s in signalling), reset, rings, not any(s.stops for s in media),
+        return Carriage(seen, not any(s.stops for s in signalling), reset, rings, ring_extra,
+                        not any(s.stops for s in media),
                         self.links.both_ways(route.links), plan.media_kbps, loss, delay, sigma, meter,
                         plan.strategy.over_tcp, codec.frame_ms)
+
+    @staticmethod
+    def _ringback(seen: Seen, flow: FlowPlan, route: Route) -> tuple[bool, float]:
+        """(whether the ringback passes the DPI, the delay its action adds to the exchange): a
+        flow stopped before its ringback never rings; a degraded one delays the request and the
+        ringback that come after the verdict (the deciding packet is degraded too)."""
+        ring = ringback(flow)
+        if ring is None:
+            return not seen.stops, 0.0
+        ring_ms = 1000 * seen_at(flow, ring, *_timing(route))
+        if seen.stops:
+            return seen.ms > ring_ms, 0.0
+        if seen.action.kind != DEGRADE:
+            return True, 0.0
+        request = max((s for s in flow.segments if s.up and s.t <= ring.t), key=lambda s: s.t, default=None)
+        after = [t for t in (ring_ms, 1000 * seen_at(flow, request, *_timing(route)) if request else None)
+                 if t is not None and t >= seen.ms]
+        return True, len(after) * seen.action.added_delay_ms
 
     # -- carrying ------------------------------------------------------------------------------
     def carry(self, env: simpy.Environment, plan: CallPlan) -> Generator[Any, Any, Delivery]:
@@ -182,7 +201,7 @@ class SimNetwork:
 
     def deliver(self, plan: CallPlan) -> Delivery:
         c = self.carriage(plan)
-        pdd = expected_pdd_ms(plan) if c.rings else None
+        pdd = expected_pdd_ms(plan) + c.ring_extra_ms if c.rings else None
         if not c.signalled or c.reset == SIGNALLING_PHASE or not plan.attempt.answers:
             return Delivery(c.seen, c.signalled, c.reset, pdd)
         if c.reset or not c.media_flows:

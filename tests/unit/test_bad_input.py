@@ -78,7 +78,7 @@ CASES = [
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[none, nope]"),
      "scenarios/x.yaml:4 policies[1]: unknown policy 'nope' – choose one of [anrt-2016, anrt-2016-all-lines, "
      "anrt-2016-imo, anrt-2016-mobile, behavioural, citc-2017, citc-2017-lift, degrade, egypt-2015, ip-block, "
-     "none, port-block, russia-2025-calls, russia-2025-december, throttle-udp, uae-2020, "
+     "none, port-block, russia-2025-calls, russia-2025-december, throttle-calls, throttle-udp, uae-2020, "
      "uae-2020-distance-learning, vpn-block] or give a file path"),
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[none, none]"),
      "scenarios/x.yaml:4 policies[1]: policy 'none' is listed twice"),
