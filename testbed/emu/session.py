@@ -269,6 +269,8 @@ class Session:
         for policy in policies.values():
             for action in compiler.degrade_marks([policy]):
                 if action not in marks:
+                    if compiler.DSCP_BASE + len(marks) > 63:
+                        raise ValueError(f"more than {64 - compiler.DSCP_BASE} distinct degrade actions")
                     marks[action] = compiler.DSCP_BASE + len(marks)
         if marks != self.marks:
             self.marks = marks
