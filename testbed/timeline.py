@@ -90,6 +90,8 @@ def phase_of(cell_steps: tuple[Step, ...], t: float) -> int:
 def split(cell_steps: tuple[Step, ...], calls: list[CallRecord],
           flows: list[FlowRecord]) -> list[tuple[list[CallRecord], list[FlowRecord]]]:
     """Each phase's calls (attempts started in it, of intents begun in it) and flows (by their start)."""
+    if not cell_steps:
+        return []
     began: dict[int, int] = {}    # intent → the phase of its first attempt
     for c in sorted(calls, key=lambda c: c.t_start):
         began.setdefault(c.intent_id, phase_of(cell_steps, c.t_start))

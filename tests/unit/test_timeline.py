@@ -13,7 +13,7 @@ from testbed.config.phases import ALL
 from testbed.config.scenario import load_scenario, overridden
 from testbed.policy.model import NO_POLICY
 from testbed.run import check_expectations, run_cell, run_scenario
-from testbed.timeline import phase_of, steps
+from testbed.timeline import phase_of, split, steps
 
 TIMELINE = """\
 name: t
@@ -67,6 +67,7 @@ def test_steps_carry_each_operators_policy_forward(scenario_file: Path) -> None:
     cell_steps = steps(s, "timeline")
     assert [st.until_s for st in cell_steps] == [600, 1200, 1800, None]
     assert [phase_of(cell_steps, t) for t in (0, 599.9, 600, 1799, 1800, 99999)] == [0, 0, 1, 2, 3, 3]
+    assert split((), [], []) == []    # a cell without phases has none to split into
     assert {op: p.name for op, p in cell_steps[0].policies.items()} == {ALL: NO_POLICY.name}
 
 
