@@ -124,6 +124,7 @@ def play(env: simpy.Environment, network: Carrier, scenario: Scenario, policy_na
     last = env.process(probe(env, network, scenario.workload, scenario.seed))
     env.run(until=last)
     probed[len(cell_steps) - 1] = last
+    network.settle(workload.calls)   # what a network measures after the fact (the emulation's capture)
     adopters.append(workload.adopters(max(scenario.workload.duration_s, workload.ended_at)))
     subscribers = len(workload.subscribers)
     summary, apps = aggregate(workload.calls, workload.flows, subscribers, adopters[-1])

@@ -36,6 +36,9 @@ class Carrier(Protocol):
 
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]: ...
 
+    def settle(self, calls: list[CallRecord]) -> None:
+        """After the cell, before its records are aggregated: what is measured after the fact."""
+
 
 class Calls:
     """Implements ``testbed.workload.calls.Network`` on a carrier."""

@@ -83,6 +83,8 @@ class EmuNetwork:
         # each hit attempt's flows as its Delivery saw them: (call id, attempt) → (operator, flows)
         self.hits: dict[tuple[int, int], tuple[str, tuple[tuple[FlowSpec, Seen], ...]]] = {}
         self.reloads: list[dict[str, Any]] = []   # when each change went in, and what
+        self.evidence: Evidence | None = None     # the cell's capture and counters, once settled
+        self.tally: dict[str, int] = {}
 
     @property
     def compiled(self) -> dict[str, compiler.Compiled]:
@@ -170,6 +172,11 @@ class EmuNetwork:
         return self.seen(spec, sub.operator, compiled)
 
     # -- measured on the packets, after the cell ------------------------------------------
+    def settle(self, calls: list[CallRecord]) -> None:
+        """The cell is over: end its capture and take each hit call's time-to-block from it."""
+        self.evidence = self.session.stop_capture()
+        self.tally = self.measured(self.evidence, calls)
+
     def measured(self, evidence: Evidence, records: list[CallRecord]) -> dict[str, int]:
         """Each hit call's time-to-block from the DPI's capture: the first packet of each hit
         flow the switch did not forward (none held back, as under degrade: 0), the call's hit

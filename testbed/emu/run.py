@@ -27,9 +27,8 @@ from testbed.emu.messages import Decided, Late
 from testbed.emu.network import EmuNetwork
 from testbed.emu.session import Session
 from testbed.emu.system import EmulationUnavailable
-from testbed.metrics.summary import aggregate
 from testbed.run import Cell, build_topology, play
-from testbed.timeline import policy_for, split, steps
+from testbed.timeline import policy_for, steps
 
 
 class EmuRunner:
@@ -53,21 +52,14 @@ class EmuRunner:
         # until the last call, retry and flow is over: nothing left to schedule
         cell = play(env, network, scenario, policy_name, circ_name, progress)
         ended = time.time()
-        evidence = session.stop_capture()
-        measured = network.measured(evidence, cell.calls)
-        # the records' time-to-block is now the packets': aggregate again (who adopted did not change)
-        summary, cell.per_app = aggregate(cell.calls, cell.flows, 1, 0)
-        cell.summary = {**summary, "adopters_pct": cell.summary["adopters_pct"]}
-        parts = split(tuple(p.step for p in cell.phases), cell.calls, cell.flows) if cell.phases else []
-        for phase, (calls, flows) in zip(cell.phases, parts):   # a scenario without phases has none
-            summary, phase.per_app = aggregate(calls, flows, 1, 0)
-            phase.summary = {**summary, "adopters_pct": phase.summary["adopters_pct"]}
+        evidence = network.evidence
+        assert evidence is not None
         events = session.events[first_event:]
         self.windows.append({"policy": policy_name, "circumvention": circ_name, "wall_start": started,
                              "wall_end": ended, "pcap": pcap.name if pcap else None})
         decided = [e for e in events if isinstance(e, Decided)]
         dpi = {"verdicts": len(decided), "late_packet_ins": sum(isinstance(e, Late) for e in events),
-               "actions": _count(e.verdict.action.kind for e in decided), **measured,
+               "actions": _count(e.verdict.action.kind for e in decided), **network.tally,
                "rule_packets": self._rule_packets(evidence)}
         cell.extra.update(calls=[asdict(c) for c in cell.calls], dpi=dpi, wall_s=round(ended - started, 1))
         if network.reloads:

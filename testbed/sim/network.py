@@ -28,6 +28,7 @@ import simpy
 
 from testbed.call.model import MEDIA_PHASE, SIGNALLING_PHASE, Delivery, Media, Seen, expected_pdd_ms
 from testbed.call.plan import CallPlan, Planner, Route, Variant, ringback
+from testbed.call.records import CallRecord
 from testbed.config.phases import ALL
 from testbed.config.scenario import Workload as WorkloadSpec
 from testbed.dpi.classifier import Classifier, Verdict
@@ -40,7 +41,7 @@ from testbed.sim import physics
 from testbed.sim.links import Links
 from testbed.timeline import Policies, policy_for
 from testbed.topo import subscriber_hosts
-from testbed.traffic.apps import PROFILES, SIGNALLING
+from testbed.traffic.apps import PROFILES, SIGNALLING, FlowPlan
 from testbed.traffic.wire import Endpoints, packets, seen_at
 from testbed.workload.calls import Subscriber
 
@@ -253,6 +254,9 @@ class SimNetwork:
         classifier.reset()
         return plan.simulate(classify_with(classifier, self.planner.ip(host)), f"{self.planner.seed}:{host}")
         yield
+
+    def settle(self, calls: list[CallRecord]) -> None:
+        """Nothing measured after the fact: every call's fate was drawn as it was carried."""
 
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:
         return self.flow_seen(sub, app)
