@@ -41,12 +41,12 @@ def _run(args: argparse.Namespace) -> int:
             with emulated_runner(scenario, out) as runner:
                 cells = run_scenario(scenario, progress.update, runner.run_cell)
                 mode, extra = "emu", runner.extra()
-        else:
-            cells = run_scenario(scenario, progress.update)
+        else:   # the per-call records only for what wants them: the CSVs, the report's plots
+            cells = run_scenario(scenario, progress.update, records=not (args.no_csv and args.no_html))
         progress.done()
         checks = check_expectations(scenario, cells)
         doc = results.document(scenario, cells, checks, mode, extra)
-        results.write(out, doc, cells)
+        results.write(out, doc, cells, with_csv=not args.no_csv)
         if not args.no_html:
             from testbed.report.html import write_html
 
@@ -273,6 +273,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", metavar="FILE", help="write each expect: check as a JUnit XML test case")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--no-html", action="store_true", help="skip report.html and its plots")
+    run.add_argument("--no-csv", action="store_true",
+                     help="skip the per-call and per-flow CSVs (with --no-html the run keeps no per-call record "
+                          "in memory)")
     run.set_defaults(func=_run)
 
     sweep = sub.add_parser("sweep", help="run a scenario over parameter values × replicates on Dask (simulation)")

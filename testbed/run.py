@@ -18,7 +18,7 @@ from testbed.call.calls import Calls, Carrier
 from testbed.call.model import CallModel
 from testbed.call.records import CallRecord, FlowRecord
 from testbed.config.scenario import Expect, Scenario
-from testbed.metrics.summary import aggregate, outcomes
+from testbed.metrics.summary import Tally, aggregate, outcomes
 from testbed.probe.run import PROBE_WINDOW_S, probe
 from testbed.timeline import Step, split, steps, timeline
 from testbed.workload.calls import CallWorkload
@@ -46,9 +46,10 @@ class Cell:
     summary: dict[str, Any]
     per_app: dict[str, Any]
     outcomes: dict[str, int]
-    calls: list[CallRecord] = field(repr=False)
+    calls: list[CallRecord] = field(repr=False)   # empty unless the run kept its records
     flows: list[FlowRecord] = field(repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    rule_hits: dict[str, dict[str, int]] = field(default_factory=dict)   # rule label → {"calls": n, "flows": m}
     phases: list[PhaseCell] = field(default_factory=list)   # a scenario with phases: one per phase
     probes: list[Any] = field(default_factory=list)    # testbed.probe.run.AppProbe, after the workload
 
@@ -85,21 +86,29 @@ def simulated(scenario: Scenario, policy_name: str) -> Carrier:
 
 def run_cell(scenario: Scenario, policy_name: str, circ_name: str,
              progress: Callable[[float, str], None] | None = None,
-             network: NetworkFactory = simulated) -> Cell:
-    """Run one cell of the matrix in simulated time."""
+             network: NetworkFactory = simulated, records: bool = True) -> Cell:
+    """Run one cell of the matrix in simulated time (``records``: as ``play``'s)."""
     carrier = network(scenario, policy_name)
     cell = play(simpy.Environment(), carrier, scenario, policy_name, circ_name, progress,
-                until=scenario.workload.duration_s + DRAIN_S)
+                until=scenario.workload.duration_s + DRAIN_S, records=records)
     cell.extra["classifications"] = getattr(carrier, "classifications", 0)
     return cell
 
 
 def play(env: simpy.Environment, network: Carrier, scenario: Scenario, policy_name: str, circ_name: str,
-         progress: Callable[[float, str], None] | None = None, until: float | None = None) -> Cell:
+         progress: Callable[[float, str], None] | None = None, until: float | None = None,
+         records: bool = True) -> Cell:
     """Run the scenario's workload on ``network`` (either mode) and aggregate its records; with
-    phases, the network's policies change at each phase's time and each phase is aggregated too."""
+    phases, the network's policies change at each phase's time and each phase is aggregated too.
+    ``records``: keep every call's and flow's record (the CSVs and the report's plots want them;
+    so does a timeline, to cut its phases, and a network that measures after the fact); without,
+    each is aggregated as its call ends and none is kept: the run's memory does not grow with
+    its calls."""
+    tally = Tally()
+    keep = records or bool(scenario.phases)
     calls = Calls(network, CallModel(scenario.workload))
-    workload = CallWorkload(env, scenario.workload, calls, scenario.seed, scenario.circumventions[circ_name], progress)
+    workload = CallWorkload(env, scenario.workload, calls, scenario.seed, scenario.circumventions[circ_name], progress,
+                            None if keep else tally.call, None if keep else tally.flow)
     cell_steps = steps(scenario, policy_name)
     adopters: list[int] = []   # at each phase's end; the last at the end of the run's last call
 
@@ -125,12 +134,16 @@ def play(env: simpy.Environment, network: Carrier, scenario: Scenario, policy_na
     env.run(until=last)
     probed[len(cell_steps) - 1] = last
     network.settle(workload.calls)   # what a network measures after the fact (the emulation's capture)
+    for record in workload.calls:   # kept: aggregated now, as settled
+        tally.call(record)
+    for flow in workload.flows:
+        tally.flow(flow)
     adopters.append(workload.adopters(max(scenario.workload.duration_s, workload.ended_at)))
     subscribers = len(workload.subscribers)
-    summary, apps = aggregate(workload.calls, workload.flows, subscribers, adopters[-1])
+    summary, apps = tally.result(subscribers, adopters[-1])
     found = {i: list(p.value or ()) if p.triggered and p.ok else [] for i, p in probed.items()}
-    cell = Cell(policy_name, circ_name, summary, apps, outcomes(workload.calls), workload.calls, workload.flows,
-                probes=found[len(cell_steps) - 1] if not scenario.phases else [])
+    cell = Cell(policy_name, circ_name, summary, apps, tally.outcomes(), workload.calls, workload.flows,
+                probes=found[len(cell_steps) - 1] if not scenario.phases else [], rule_hits=tally.rule_hits())
     if scenario.phases:
         for i, (step, (c, f), n) in enumerate(zip(cell_steps, split(cell_steps, workload.calls, workload.flows),
                                                   adopters)):
@@ -150,15 +163,17 @@ def cells_of(scenario: Scenario) -> list[tuple[str, str]]:
 
 
 def run_scenario(scenario: Scenario, progress: Callable[[int, int, str, float], None] | None = None,
-                 runner: Callable[..., Cell] = run_cell) -> list[Cell]:
-    """All cells; ``progress(index, total, label, fraction)`` as they go."""
+                 runner: Callable[..., Cell] = run_cell, records: bool = True) -> list[Cell]:
+    """All cells; ``progress(index, total, label, fraction)`` as they go; ``records``: ``run_cell``'s
+    (False: a runner that keeps records anyway, the emulation's, is not told)."""
     todo = cells_of(scenario)
     out = []
     for i, (policy, circ) in enumerate(todo):
         label = f"{policy} × {circ}"
         tick = ((lambda f, note="", i=i, label=label: progress(i, len(todo), f"{label} {note}".strip(), f))
                 if progress else None)
-        out.append(runner(scenario, policy, circ, tick))
+        out.append(runner(scenario, policy, circ, tick) if records else runner(scenario, policy, circ, tick,
+                                                                                  records=False))
     return out
 
 

@@ -19,9 +19,10 @@ arrived and how. Everything else is decided here, once, for both modes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from testbed.call.plan import CallPlan, ringback
+from testbed.call.plan import CallPlan, Shape, ringback
 from testbed.call.records import (
     BUSY,
     CAPACITY,
@@ -43,7 +44,15 @@ from testbed.traffic.apps import SIGNALLING
 from testbed.workload.calls import Attempt
 
 NO_ANSWER_RINGS = 4            # the caller gives up after this many ring periods
+KEPT_PER_SHAPE = 4096          # what is remembered per shape or its flows, at most (variants: 0 makes one a call)
 SIGNALLING_PHASE, MEDIA_PHASE = "signalling", "media"
+# a record's fields, in order, after ``answered``: pdd_ms, then these (as a call without media has them),
+# then the DPI's (``CallModel._dpi_part``)
+MEDIA_FIELDS = ("duration_s", "loss_pct", "late_pct", "jitter_ms", "delay_ms", "r_factor", "mos")
+NO_MEDIA_FIELDS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)   # one a media field
+DPI_FIELDS = ("dpi_app", "action", "rule", "ttb_packets", "ttb_ms")
+assert CallRecord.columns()[10:] == ["pdd_ms", *MEDIA_FIELDS, *DPI_FIELDS], "CallRecord's fields moved"
+assert len(NO_MEDIA_FIELDS) == len(MEDIA_FIELDS)
 _ALLOW = Action(ALLOW)
 
 
@@ -76,9 +85,9 @@ class Seen:
         return self.action.kind in (DROP, RESET_ACTION)
 
 
-@dataclass(frozen=True, slots=True)
-class Media:
-    """What a call's media looked like at the receivers, both ways pooled."""
+class Media(NamedTuple):
+    """What a call's media looked like at the receivers, both ways pooled (a named tuple: immutable,
+    and the simulator builds one a call at a tuple's cost)."""
 
     loss_pct: float           # lost or later than the playout deadline
     late_pct: float           # of which late
@@ -88,9 +97,9 @@ class Media:
     burst_r: float = 1.0      # G.107 BurstR of the losses
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What a network did with a plan, measured (emulation) or drawn (simulation)."""
+class Delivery(NamedTuple):
+    """What a network did with a plan, measured (emulation) or drawn (simulation); a named tuple,
+    as ``Media``. The simulator gives the calls of a variant that carry no media one."""
 
     seen: tuple[Seen, ...]            # the flows carried, in plan order
     signalled: bool = True            # every signalling exchange got all its answers
@@ -99,6 +108,7 @@ class Delivery:
     media: Media | None = None        # None: no media came back within the setup timeout
     gave_up: bool = False             # the app hung up on poor media
     held_s: float = 0.0               # seconds the media flowed
+    shared: bool = False              # the same for every call of the plan's shape (``CallModel.conclude``)
 
 
 def hit_of(seen: tuple[Seen, ...]) -> Seen | None:
@@ -109,37 +119,45 @@ def hit_of(seen: tuple[Seen, ...]) -> Seen | None:
     return next((s for s in hits if s.role == SIGNALLING), hits[0])
 
 
-def retimed(rec: CallRecord, seen: tuple[Seen, ...]) -> None:
-    """The record's time-to-block from flows a network measured after the call (the emulation
-    reads its DPI's capture at the end of a cell): the same hit counts, with its new numbers."""
+def retimed(rec: CallRecord, seen: tuple[Seen, ...]) -> CallRecord:
+    """The record with its time-to-block from flows a network measured after the call (the
+    emulation reads its DPI's capture at the end of a cell): the same hit counts, with its new numbers."""
     hit = hit_of(seen)
     if hit is not None and hit.stops:
-        rec.ttb_packets, rec.ttb_ms = hit.packets, hit.ms
+        return rec._replace(ttb_packets=hit.packets, ttb_ms=hit.ms)
+    return rec
 
 
 def expected_pdd_ms(plan: CallPlan) -> float:
     """Dial → ringback as the wire carries it: the strategy's own round trips to its first hop,
     a TCP handshake if the app's first flow is TCP, then the answer, which the far end sends
     ``t`` after the call's first packet reached it (the plan's timing): 2 × one way + t."""
-    route, first = plan.route, plan.variant.inner[0]
+    shape = plan.shape
+    route, first = shape.route, shape.variant.inner[0]
     found = ringback(first)
     answer_s = found.t if found else 0.0
-    rtts = plan.strategy.setup_rtts * 2 * route.first_leg.delay_ms
+    rtts = shape.strategy.setup_rtts * 2 * route.first_leg.delay_ms
     connect = 2 * route.path.delay_ms if first.l4 == "tcp" else 0.0
     return rtts + connect + 2 * route.path.delay_ms + answer_s * 1000
 
 
 def flow_record(t_start: float, subscriber: int, app: str, category: str, seen: Seen) -> FlowRecord:
     """A non-VoIP flow's record: only what the DPI did to it matters (collateral damage)."""
-    return FlowRecord(t_start=t_start, subscriber=subscriber, app=app, category=category, dpi_app=seen.app,
-                      action=seen.action.kind, rule=seen.rule)
+    return FlowRecord(t_start, subscriber, app, category, seen.app, seen.action.kind, seen.rule)
 
 
 @dataclass(frozen=True)
 class CallModel:
-    """The app's and the user's rules, from the scenario's workload (timers, patience)."""
+    """The app's and the user's rules, from the scenario's workload (timers, patience). What
+    does not change from call to call is remembered: the DPI's part of a record per ``seen``
+    tuple, the expected post-dial delay per shape, a shared delivery's conclusion."""
 
     spec: Workload
+    _dpi_parts: dict[int, tuple[tuple[Seen, ...], tuple[str, str, str, int, float]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _pdds: dict[Shape, float] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _concluded: dict[tuple[int, bool], tuple[Delivery, str, bool, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def decide(self, plan: CallPlan, d: Delivery) -> tuple[str, bool]:
         """(outcome, answered) of a carried call."""
@@ -157,48 +175,87 @@ class CallModel:
             return DROPPED, True
         return COMPLETED, True
 
+    def conclude(self, plan: CallPlan, d: Delivery) -> tuple[str, bool, float]:
+        """(outcome, answered, seconds the attempt occupies its caller): ``decide`` then ``elapsed_s``.
+        Remembered for a shared delivery, with whether the callee answers: then nothing else of
+        the attempt matters (its holding time only to a completed call, which has media of its own)."""
+        if not d.shared:
+            outcome, answered = self.decide(plan, d)
+            return outcome, answered, self.elapsed_s(plan, outcome, d)
+        key = (id(d), plan.attempt.answers)
+        found = self._concluded.get(key)
+        if found is None or found[0] is not d:
+            outcome, answered = self.decide(plan, d)
+            assert outcome != COMPLETED, "a shared delivery with media"
+            if len(self._concluded) >= KEPT_PER_SHAPE:
+                self._concluded.clear()
+            found = self._concluded[key] = (d, outcome, answered, self.elapsed_s(plan, outcome, d))
+        return found[1], found[2], found[3]
+
     def elapsed_s(self, plan: CallPlan, outcome: str, d: Delivery | None = None) -> float:
         """How long an attempt with this outcome occupies the caller, by the apps' timers."""
         spec = self.spec
-        pdd = (d.pdd_ms if d is not None and d.pdd_ms is not None else expected_pdd_ms(plan)) / 1000
         if outcome == BUSY:
             return 0.0
-        if outcome == CAPACITY:
-            return pdd
         if outcome == SIGNALLING_BLOCKED:
             return spec.setup_timeout_s
-        if outcome == RESET:
-            after_answer = d is not None and d.reset == MEDIA_PHASE
-            return pdd + spec.ring_s if after_answer else 2 * plan.route.first_leg.delay_ms / 1000
-        if outcome == NO_ANSWER:
-            return pdd + spec.ring_s * NO_ANSWER_RINGS
+        if outcome == RESET and not (d is not None and d.reset == MEDIA_PHASE):
+            return 2 * plan.shape.route.first_leg.delay_ms / 1000
+        pdd = d.pdd_ms if d is not None else None
+        if pdd is None:
+            pdd = self._pdds.get(plan.shape) or self._expected_pdd_ms(plan)
+        pdd /= 1000
+        if outcome == COMPLETED:
+            return pdd + spec.ring_s + plan.attempt.holding_s
         if outcome in (NO_MEDIA, DROPPED):   # the app's timer: no (bearable) media by then
             return pdd + spec.ring_s + spec.setup_timeout_s
-        return pdd + spec.ring_s + plan.attempt.holding_s
+        if outcome == NO_ANSWER:
+            return pdd + spec.ring_s * NO_ANSWER_RINGS
+        if outcome == CAPACITY:
+            return pdd
+        assert outcome == RESET   # after the answer
+        return pdd + spec.ring_s
 
     def record(self, att: Attempt, t_start: float, outcome: str, plan: CallPlan | None = None,
                d: Delivery | None = None, answered: bool = False) -> CallRecord:
-        """The call's record: the only place one is built."""
+        """The call's record: the only place one is built (by position: see ``MEDIA_FIELDS``)."""
         sub = att.subscriber
-        rec = CallRecord(call_id=att.call_id, intent_id=att.intent_id, attempt=att.attempt, t_start=t_start,
-                         subscriber=sub.ident, operator=sub.operator, app=att.app, strategy=att.strategy,
-                         outcome=outcome, answered=answered)
         if d is None or plan is None:
-            return rec
-        rec.pdd_ms = d.pdd_ms
-        hit = hit_of(d.seen)
-        shown = hit if hit is not None else (d.seen[-1] if d.seen else None)
-        if shown is not None:
-            rec.dpi_app, rec.action = shown.app, shown.action.kind
-        if hit is not None:
-            rec.rule = hit.rule
-            if hit.stops:   # time-to-block: what blocks, not what passes degraded or metered
-                rec.ttb_packets, rec.ttb_ms = hit.packets, hit.ms
-        m, codec = d.media, plan.profile.codec
-        if m is not None and codec is not None and outcome in (COMPLETED, DROPPED):
-            ta = mouth_to_ear_ms(m.delay_ms, m.buffer_ms, codec.frame_ms)
-            rec.r_factor, rec.mos = mos_for(round(ta), round(m.loss_pct, 1), codec.ie, codec.bpl,
-                                            round(m.burst_r, 1))
-            rec.loss_pct, rec.late_pct, rec.jitter_ms, rec.delay_ms = m.loss_pct, m.late_pct, m.jitter_ms, m.delay_ms
-            rec.duration_s = d.held_s if outcome == COMPLETED or d.gave_up else self.spec.setup_timeout_s
-        return rec
+            #                 call_id      intent_id      attempt      t_start  subscriber operator
+            return CallRecord(att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
+                              att.app, att.strategy, outcome, answered)
+        found = self._dpi_parts.get(id(d.seen))
+        dpi = found[1] if found is not None and found[0] is d.seen else self._dpi_part(d.seen)
+        m, codec = d.media, plan.shape.profile.codec
+        if m is None or codec is None or (outcome != COMPLETED and outcome != DROPPED):
+            return CallRecord(att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
+                              att.app, att.strategy, outcome, answered, d.pdd_ms, *NO_MEDIA_FIELDS, *dpi)
+        r, mos = mos_for(round(mouth_to_ear_ms(m.delay_ms, m.buffer_ms, codec.frame_ms)), round(m.loss_pct, 1),
+                         codec.ie, codec.bpl, round(m.burst_r, 1))
+        duration = d.held_s if outcome == COMPLETED or d.gave_up else self.spec.setup_timeout_s
+        return CallRecord(att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
+                          att.app, att.strategy, outcome, answered, d.pdd_ms, duration, m.loss_pct, m.late_pct,
+                          m.jitter_ms, m.delay_ms, r, mos, *dpi)
+
+    def _expected_pdd_ms(self, plan: CallPlan) -> float:
+        """``expected_pdd_ms``, remembered per shape (the plan's all but its attempt)."""
+        found = self._pdds.get(plan.shape)
+        if found is None:
+            if len(self._pdds) >= KEPT_PER_SHAPE:
+                self._pdds.clear()
+            found = self._pdds[plan.shape] = expected_pdd_ms(plan)
+        return found
+
+    def _dpi_part(self, seen: tuple[Seen, ...]) -> tuple[str, str, str, int, float]:
+        """(dpi_app, action, rule, ttb_packets, ttb_ms) of a record: the hit that counts shows, or
+        else the last flow; time-to-block is what blocks, not what passes degraded or metered.
+        Remembered per ``seen`` tuple, which a network shares among the calls of a variant."""
+        hit = hit_of(seen)
+        shown = hit if hit is not None else (seen[-1] if seen else None)
+        stops = hit is not None and hit.stops
+        part = (shown.app if shown else "", shown.action.kind if shown else ALLOW, hit.rule if hit else "",
+                hit.packets if stops else 0, hit.ms if stops else 0.0)   # type: ignore[union-attr]
+        if len(self._dpi_parts) >= KEPT_PER_SHAPE:
+            self._dpi_parts.clear()
+        self._dpi_parts[id(seen)] = (seen, part)   # holding ``seen``: its id cannot be reused meanwhile
+        return part

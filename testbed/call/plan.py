@@ -9,13 +9,15 @@ carry the same plans; nothing here depends on how.
 Bytes are drawn per *variant*: ``variants`` random draws per app, strategy and
 subscriber host, picked at random per call and built once (the simulator's cache:
 the classifier is deterministic in the bytes). ``variants=0`` builds each call's own.
+Everything a plan holds but its attempt is one ``Shape`` per app, strategy, subscriber
+host and variant, built once: a network may key what it works out per shape on it.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from testbed.topo import PathModel, path, server_for
 from testbed.traffic.apps import OPENING_PACKETS, PROFILES, SIGNALLING, AppProfile, FlowPlan, Segment
@@ -69,9 +71,11 @@ class Variant:
     overhead_bytes: float              # of which the strategy's, measured on these bytes
 
 
-@dataclass(frozen=True, slots=True)
-class CallPlan:
-    attempt: Attempt
+@dataclass(frozen=True, slots=True, eq=False)
+class Shape:
+    """What the calls of one app, strategy, subscriber host and variant share (compared and
+    hashed by identity: the planner builds each once)."""
+
     profile: AppProfile
     strategy: Strategy
     route: Route
@@ -84,9 +88,36 @@ class CallPlan:
         assert codec is not None
         return self.variant.media_bytes * 8 * codec.packets_per_s / 1000
 
+
+class CallPlan(NamedTuple):
+    """One attempt and its shape (a named tuple: immutable, and one is built per attempt)."""
+
+    attempt: Attempt
+    shape: Shape
+
+    @property
+    def profile(self) -> AppProfile:
+        return self.shape.profile
+
+    @property
+    def strategy(self) -> Strategy:
+        return self.shape.strategy
+
+    @property
+    def route(self) -> Route:
+        return self.shape.route
+
+    @property
+    def variant(self) -> Variant:
+        return self.shape.variant
+
+    @property
+    def media_kbps(self) -> float:
+        return self.shape.media_kbps
+
     @property
     def signalling(self) -> tuple[FlowPlan, ...]:
-        return tuple(p for p in self.variant.flows if p.role == SIGNALLING)
+        return tuple(p for p in self.shape.variant.flows if p.role == SIGNALLING)
 
 
 @dataclass
@@ -99,6 +130,7 @@ class Planner:
     info: dict[str, dict[str, Any]] = field(init=False)
     _routes: dict[tuple[str, str, str], Route] = field(init=False, default_factory=dict)
     _variants: dict[tuple[str, str, int], Variant] = field(init=False, default_factory=dict)
+    _shapes: dict[tuple[str, str, str, int], Shape] = field(init=False, default_factory=dict)
     _pick: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -148,7 +180,13 @@ class Planner:
         return int(self._pick.random() * self.variants) if self.variants else unique
 
     def plan(self, attempt: Attempt) -> CallPlan:
-        sub = attempt.subscriber
-        return CallPlan(attempt, PROFILES[attempt.app], STRATEGIES[attempt.strategy],
-                        self.route(attempt.app, attempt.strategy, sub.host, sub.operator),
-                        self.variant(attempt.app, attempt.strategy, self.pick(attempt.call_id)))
+        sub, app, strategy = attempt.subscriber, attempt.app, attempt.strategy
+        key = (app, strategy, sub.host,
+               int(self._pick.random() * self.variants) if self.variants else attempt.call_id)   # = pick()
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = Shape(PROFILES[app], STRATEGIES[strategy], self.route(app, strategy, sub.host, sub.operator),
+                          self.variant(app, strategy, key[3]))
+            if self.variants:
+                self._shapes[key] = shape
+        return CallPlan(attempt, shape)

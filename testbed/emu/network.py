@@ -182,11 +182,11 @@ class EmuNetwork:
         flow the switch did not forward (none held back, as under degrade: 0), the call's hit
         chosen as the call model chooses it. Each proactive hit is confirmed on the packets
         (it arrived; a drop forwarded none) and by its rule's switch counters. Without a
-        capture the records keep the controller's counts. Returns the cell's tally (calls measured,
-        proactive hits confirmed or not)."""
+        capture the records keep the controller's counts. A measured record is replaced in
+        ``records``. Returns the cell's tally (calls measured, proactive hits confirmed or not)."""
         found = evidence.passages(spec.key for _, flows in self.hits.values() for spec, seen in flows if seen.hit)
         tally = {"ttb_measured": 0, "proactive_confirmed": 0, "proactive_unconfirmed": 0}
-        for rec in records:
+        for i, rec in enumerate(records):
             hit = self.hits.get((rec.call_id, rec.attempt))
             if hit is None:
                 continue
@@ -202,7 +202,7 @@ class EmuNetwork:
                         ok = self._confirmed(evidence, operator, spec, seen, passage)
                         tally["proactive_confirmed" if ok else "proactive_unconfirmed"] += 1
                 remeasured.append(seen)
-            retimed(rec, tuple(remeasured))
+            records[i] = retimed(rec, tuple(remeasured))
             tally["ttb_measured"] += measured
         return tally
 

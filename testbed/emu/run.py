@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,7 @@ class EmuRunner:
         dpi = {"verdicts": len(decided), "late_packet_ins": sum(isinstance(e, Late) for e in events),
                "actions": _count(e.verdict.action.kind for e in decided), **network.tally,
                "rule_packets": self._rule_packets(evidence)}
-        cell.extra.update(calls=[asdict(c) for c in cell.calls], dpi=dpi, wall_s=round(ended - started, 1))
+        cell.extra.update(calls=[c._asdict() for c in cell.calls], dpi=dpi, wall_s=round(ended - started, 1))
         if network.reloads:
             cell.extra["reloads"] = [{**r, "wall_start": round(r["wall_start"] - started, 3),
                                       "wall_end": round(r["wall_end"] - started, 3)} for r in network.reloads]

@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from testbed.config.errors import ConfigError
 from testbed.config.phases import ALL
 from testbed.config.scenario import Scenario
 from testbed.report.probes import render as render_probes
-from testbed.report.rules import policy_doc, rule_hits
+from testbed.report.rules import policy_doc
 from testbed.report.table import render
 from testbed.run import Cell, Checked, PhaseCell
 from testbed.timeline import phase_of
@@ -52,7 +51,7 @@ def document(scenario: Scenario, cells: list[Cell], checks: list[Checked], mode:
         "policies": {name: policy_doc(scenario.policy_objects[name]) for name in _policies_run(cells)
                      if name in scenario.policy_objects},
         "cells": [{"policy": c.policy, "circumvention": c.circumvention, "summary": c.summary,
-                   "outcomes": c.outcomes, "per_app": c.per_app, "rule_hits": rule_hits(c.calls, c.flows),
+                   "outcomes": c.outcomes, "per_app": c.per_app, "rule_hits": c.rule_hits,
                    **({"probes": [p.as_dict() for p in c.probes]} if c.probes else {}),
                    **({"phases": [_phase(p) for p in c.phases]} if c.phases else {}), **c.extra} for c in cells],
         "expect": [{"policy": k.expect.policy, "circumvention": k.expect.circumvention,
@@ -186,10 +185,10 @@ def file_name(kind: str, policy: str, circumvention: str) -> str:
     return f"{kind}-{limits.slug(policy)}--{limits.slug(circumvention)}.csv"
 
 
-def write(out: Path, doc: dict[str, Any], cells: list[Cell]) -> None:
-    """results.json and, per cell, calls-<policy>--<circumvention>.csv and flows-….csv."""
+def write(out: Path, doc: dict[str, Any], cells: list[Cell], with_csv: bool = True) -> None:
+    """results.json and (``with_csv``), per cell, calls-<policy>--<circumvention>.csv and flows-….csv."""
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    for cell in cells:
+    for cell in cells if with_csv else ():
         steps = tuple(p.step for p in cell.phases)
         for kind, records in (("calls", cell.calls), ("flows", cell.flows)):
             if not records:
@@ -198,7 +197,7 @@ def write(out: Path, doc: dict[str, Any], cells: list[Cell]) -> None:
                 writer = csv.writer(f)
                 writer.writerow(type(records[0]).columns() + (["phase"] if steps else []))
                 for r in records:
-                    row = tuple(round(v, 3) if isinstance(v, float) else v for v in astuple(r))
+                    row = tuple(round(v, 3) if isinstance(v, float) else v for v in r)
                     if steps:   # when it started (a retry across a change: the later phase)
                         row += (steps[phase_of(steps, r.t_start)].date,)
                     writer.writerow(row)

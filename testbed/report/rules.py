@@ -1,9 +1,7 @@
-"""A policy's rules as the report shows them, and what each rule decided in a run (pure)."""
+"""A policy's rules as the report shows them (pure; what each rule decided: ``Tally.rule_hits``)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
 
@@ -27,10 +25,3 @@ def policy_doc(p: Policy) -> dict[str, Any]:
             "inspect_packets": p.inspect_packets,
             "rules": [{"name": r.name, "label": r.label(p.name), "match": match_dict(r.match), "action": str(r.action)}
                       for r in p.rules]}
-
-
-def rule_hits(calls: Iterable[Any], flows: Iterable[Any]) -> dict[str, dict[str, int]]:
-    """``{rule label: {"calls": n, "flows": m}}``: the call attempts and non-VoIP flows each rule decided."""
-    by_calls = Counter(c.rule for c in calls if c.rule)
-    by_flows = Counter(f.rule for f in flows if f.rule)
-    return {label: {"calls": by_calls[label], "flows": by_flows[label]} for label in sorted(by_calls | by_flows)}

@@ -17,6 +17,8 @@ from typing import Any
 
 QUEUE_PACKETS = 1000
 PACKET_BYTES = 200
+MM1_BELOW = 0.9     # loads under which ρ^K vanishes and the queue is M/M/1
+INF = float("inf")
 
 
 def mm1k(rho: float, k: int = QUEUE_PACKETS) -> tuple[float, float]:
@@ -39,11 +41,11 @@ def mm1k(rho: float, k: int = QUEUE_PACKETS) -> tuple[float, float]:
 
 def queue(offered_kbps: float, capacity_kbps: float) -> tuple[float, float]:
     """(loss, queueing delay in ms) of one link direction."""
-    if capacity_kbps == float("inf") or offered_kbps <= 0:
+    if capacity_kbps == INF or offered_kbps <= 0:
         return 0.0, 0.0
     rho = offered_kbps / capacity_kbps
     service_ms = PACKET_BYTES * 8 / capacity_kbps   # bits / (kbit/s) = ms
-    if rho < 0.9:   # ρ^K vanishes: M/M/1, no loss, a wait of one service time / (1 - ρ)
+    if rho < MM1_BELOW:   # ρ^K vanishes: M/M/1, no loss, a wait of one service time / (1 - ρ)
         return 0.0, service_ms / (1 - rho)
     blocking, in_system = mm1k(rho)
     carried = rho * (1 - blocking)
@@ -63,6 +65,7 @@ class Links:
                 self.ids[key] = len(self.capacity)
                 self.capacity.append(cap)
         self.load = [0.0] * len(self.capacity)
+        self._service_ms = [PACKET_BYTES * 8 / cap for cap in self.capacity]   # as ``queue`` computes it
 
     def both_ways(self, hops: tuple[tuple[str, str], ...]) -> tuple[int, ...]:
         """The link directions a two-way flow along ``hops`` uses."""
@@ -73,17 +76,27 @@ class Links:
         for i in ids:
             load[i] += kbps
 
-    def state(self, ids: tuple[int, ...]) -> tuple[float, float]:
+    def state(self, ids: tuple[int, ...], joining_kbps: float = 0.0) -> tuple[float, float]:
         """(loss, added one-way delay in ms) of a two-way flow on ``ids`` (``both_ways``'s
-        order: there, then back), the two directions averaged."""
-        half = len(ids) // 2
-        losses, delays = [], []
+        order: there, then back), the two directions averaged; ``joining_kbps``: the flow's
+        own load, added first (``add``)."""
+        load, capacity, service_ms = self.load, self.capacity, self._service_ms
+        if joining_kbps:
+            for i in ids:
+                load[i] += joining_kbps
+        half, mm1 = len(ids) // 2, MM1_BELOW
+        losses, delays = 0.0, 0.0
         for way in (ids[:half], ids[half:]):
             keep, delay = 1.0, 0.0
             for i in way:
-                loss, wait = queue(self.load[i], self.capacity[i])
-                keep *= 1 - loss
-                delay += wait
-            losses.append(1 - keep)
-            delays.append(delay)
-        return sum(losses) / 2, sum(delays) / 2
+                rho = load[i] / capacity[i]   # 0 on an unlimited link
+                if rho < mm1:   # ``queue``'s own shortcut, without the call: no loss, the M/M/1 wait
+                    if rho > 0:
+                        delay += service_ms[i] / (1 - rho)
+                else:
+                    loss, wait = queue(load[i], capacity[i])
+                    keep *= 1 - loss
+                    delay += wait
+            losses += 1 - keep
+            delays += delay
+        return losses / 2, delays / 2

@@ -8,8 +8,10 @@ timed as the DPI switch on the path sees them. Then ``testbed.sim.physics`` and
 do to the rest: whether the signalling got its answers, the ringback, the media's loss,
 lateness and delay. What that means for the call is ``testbed.call.model``'s to say.
 
-Verdicts are cached per policy, variant of the bytes and subscriber host: the classifier is
-deterministic in the bytes and the addresses.
+Verdicts are cached per policy, variant of the bytes and subscriber host (the plan's
+``Shape``): the classifier is deterministic in the bytes and the addresses. So is everything
+about a call's carriage but its attempt and the load on its links: a call with no media gets
+its shape's one ``Delivery``, a call with media a queue lookup and one draw.
 
 Each operator's DPI runs its own policy (``policies``, by operator; ``set_policies`` changes
 them between calls, as a phase of a timeline does): a call or flow meets the policy of its
@@ -27,7 +29,7 @@ from typing import Any
 import simpy
 
 from testbed.call.model import MEDIA_PHASE, SIGNALLING_PHASE, Delivery, Media, Seen, expected_pdd_ms
-from testbed.call.plan import CallPlan, Planner, Route, Variant, ringback
+from testbed.call.plan import CallPlan, Planner, Route, Shape, Variant, ringback
 from testbed.call.records import CallRecord
 from testbed.config.phases import ALL
 from testbed.config.scenario import Workload as WorkloadSpec
@@ -70,6 +72,12 @@ class Carriage:
     meter_kbps: float
     over_tcp: bool
     frame_ms: float
+    pdd_ms: float | None       # the ringback's, before queueing; None: it never comes
+    unanswered: Delivery       # what a call the callee does not answer gets
+    early: Delivery | None     # what every call gets when no media can flow (blocked, reset); else None
+    buffer_ms: float           # the receivers' jitter buffer
+    late: float                # share of packets later than it (normal delay variation)
+    jitter_ms: float           # RFC 3550 jitter
 
 
 class _Dpi:
@@ -78,7 +86,7 @@ class _Dpi:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.classifier = Classifier(policy)
-        self.carriages: dict[tuple[str, str, str, int], Carriage] = {}
+        self.carriages: dict[Shape, Carriage] = {}
         self.flows: dict[tuple[str, str, int], Seen] = {}
 
 
@@ -142,14 +150,12 @@ class SimNetwork:
         return tuple(verdicts)
 
     def carriage(self, plan: CallPlan) -> Carriage:
-        att, variant = plan.attempt, plan.variant
-        dpi = self._dpi(att.subscriber.operator)
-        key = (att.app, att.strategy, att.subscriber.host, variant.index)
-        found = dpi.carriages.get(key)
+        dpi = self._dpi(plan.attempt.subscriber.operator)
+        found = dpi.carriages.get(plan.shape)
         if found is None:
             found = self._carriage(dpi, plan)
             if self.planner.variants:
-                dpi.carriages[key] = found
+                dpi.carriages[plan.shape] = found
         return found
 
     def _carriage(self, dpi: _Dpi, plan: CallPlan) -> Carriage:
@@ -172,10 +178,13 @@ class SimNetwork:
         meter = min((a.kbps for a in acts if a.kind == THROTTLE), default=math.inf)
         codec = plan.profile.codec
         assert codec is not None
-        return Carriage(seen, not any(s.stops for s in signalling), reset, rings, ring_extra,
-                        not any(s.stops for s in media),
-                        self.links.both_ways(route.links), plan.media_kbps, loss, delay, sigma, meter,
-                        plan.strategy.over_tcp, codec.frame_ms)
+        signalled, media_flows = not any(s.stops for s in signalling), not any(s.stops for s in media)
+        pdd = expected_pdd_ms(plan) + ring_extra if rings else None
+        unanswered = Delivery(seen, signalled, reset, pdd, shared=True)
+        return Carriage(seen, signalled, reset, rings, ring_extra, media_flows, self.links.both_ways(route.links),
+                        plan.media_kbps, loss, delay, sigma, meter, plan.strategy.over_tcp, codec.frame_ms,
+                        pdd, unanswered, unanswered if not signalled or reset or not media_flows else None,
+                        buffer_ms(sigma), normal_late_fraction(sigma), round(expected_jitter(sigma), 3))
 
     @staticmethod
     def _ringback(seen: Seen, flow: FlowPlan, route: Route) -> tuple[bool, float]:
@@ -201,41 +210,34 @@ class SimNetwork:
         yield  # a generator like the emulation's, whose carriage takes time
 
     def deliver(self, plan: CallPlan) -> Delivery:
-        c = self.carriage(plan)
-        pdd = expected_pdd_ms(plan) + c.ring_extra_ms if c.rings else None
-        if not c.signalled or c.reset == SIGNALLING_PHASE or not plan.attempt.answers:
-            return Delivery(c.seen, c.signalled, c.reset, pdd)
-        if c.reset or not c.media_flows:
-            return Delivery(c.seen, True, c.reset, pdd)
-        self.links.add(c.links, c.kbps)
+        """What the network does with a plan, at once (``testbed.call.calls`` asks for this): for a
+        call whose media flows, the path's loss and the queues on its links as it starts (its own
+        load included), the action's effect, then this call's draw around the expected loss.
+        (``1 - (1 - a) * (1 - b)`` is ``physics.combined(a, b)``, without a call.)"""
+        att = plan.attempt
+        dpi = self._by_operator.get(att.subscriber.operator)
+        c = (dpi.carriages.get(plan.shape) if dpi is not None else None) or self.carriage(plan)
+        if c.early is not None:
+            return c.early
+        if not att.answers:
+            return c.unanswered
         self._loading[id(plan)] = c   # given back as carried, whatever the policies are by then
-        queue_loss, queue_ms = self.links.state(c.links)
-        return Delivery(c.seen, True, "", None if pdd is None else pdd + 2 * queue_ms,
-                        self._media(c, physics.combined(c.loss, queue_loss), c.delay_ms + queue_ms,
-                                    plan.attempt.holding_s),
-                        held_s=plan.attempt.holding_s)
-
-    def _media(self, c: Carriage, loss: float, delay: float, held_s: float) -> Media:
-        """The media's fate: expected loss and lateness, then this call's draw around them."""
-        buffer = buffer_ms(c.sigma_ms)
-        late = normal_late_fraction(c.sigma_ms)
-        burst = 1.0
+        queue_loss, queue_ms = self.links.state(c.links, c.kbps)   # its own load included
+        loss, delay = 1 - (1 - c.loss) * (1 - queue_loss), c.delay_ms + queue_ms
+        late, burst = c.late, 1.0
         if c.over_tcp:   # retransmitted, in order: losses come late, in bursts
-            late_tcp, burst = physics.tcp_late(loss, 2 * delay, c.frame_ms, buffer, c.kbps, c.meter_kbps)
-            late, lost = physics.combined(late, late_tcp), 0.0
+            late_tcp, burst = physics.tcp_late(loss, 2 * delay, c.frame_ms, c.buffer_ms, c.kbps, c.meter_kbps)
+            late, lost = 1 - (1 - late) * (1 - late_tcp), 0.0
         else:
-            lost = physics.throttled(loss, c.kbps, c.meter_kbps)
-        expected = physics.combined(lost, late)
-        drawn = self._draw(expected, c.frame_ms, held_s)
-        return Media(round(100 * drawn, 3), round(100 * drawn * (late / expected), 3) if expected else 0.0,
-                     round(delay, 3), buffer, round(expected_jitter(c.sigma_ms), 3), burst)
-
-    def _draw(self, p: float, frame_ms: float, seconds: float) -> float:
-        """This call's loss around the expected rate (normal ≈ binomial over its packets)."""
-        if not 0 < p < 1:
-            return p
-        n = max(1.0, seconds * 1000 / frame_ms)
-        return min(1.0, max(0.0, p + math.sqrt(p * (1 - p) / n) * self.rng.gauss(0, 1)))
+            lost = physics.throttled(loss, c.kbps, c.meter_kbps) if c.kbps > c.meter_kbps else loss
+        expected = drawn = 1 - (1 - lost) * (1 - late)
+        if 0 < expected < 1:   # normal ≈ binomial over the call's packets
+            n = max(1.0, att.holding_s * 1000 / c.frame_ms)
+            drawn = min(1.0, max(0.0, expected + math.sqrt(expected * (1 - expected) / n) * self.rng.gauss(0, 1)))
+        media = Media(round(100 * drawn, 3), round(100 * drawn * (late / expected), 3) if expected else 0.0,
+                      round(delay, 3), c.buffer_ms, c.jitter_ms, burst)
+        return Delivery(c.seen, True, "", None if c.pdd_ms is None else c.pdd_ms + 2 * queue_ms, media,
+                        False, att.holding_s)   # (seen, signalled, reset, pdd_ms, media, gave_up, held_s)
 
     def release(self, plan: CallPlan, delivery: Delivery) -> None:
         c = self._loading.pop(id(plan), None)

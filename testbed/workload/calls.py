@@ -1,15 +1,22 @@
-"""The call workload as SimPy processes: plain generators, seeded random streams.
+"""The call workload on SimPy: seeded random streams, arrivals as plain generators.
 
 ``source`` starts everything: Poisson call arrivals (thinned by the diurnal
-profile), each a ``call_intent`` that places attempts through the network,
+profile), each a call intent (``Intent``) that places attempts through the network,
 retries after a back-off, and may switch its subscriber to a circumvention
 strategy after enough failures; plus Poisson arrivals of non-VoIP flows.
 No network code here: a ``Network`` places the calls.
 
+An intent is not a SimPy process: the network calls it back when an attempt is over,
+and a back-off is a timeout with a callback. A million intents as processes would
+each cost a process, its start event, a generator and its resumes — more than the
+simulator's whole call.
+
 Common random numbers: arrivals (who calls, which app, for how long), the callees'
 answers and the subscribers' willingness to adopt a circumvention each draw from
 their own stream, a fixed number of draws per arrival or subscriber. So every cell
-of a scenario sees the same calls, whatever its policy does to them.
+of a scenario sees the same calls, whatever its policy does to them. The arrival
+stream's draws come in the order gap, subscriber, app, the next gap, holding time:
+an intent starts once its source has drawn the next gap.
 """
 
 from __future__ import annotations
@@ -21,19 +28,20 @@ import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import simpy
+from simpy.events import NORMAL, Timeout
 
 from testbed.call.records import BUSY, COMPLETED, NO_ANSWER, CallRecord, FlowRecord
 from testbed.config.scenario import Circumvention
 from testbed.config.scenario import Workload as WorkloadSpec
 from testbed.traffic.apps import PROFILES
 
-RETRIED_NOT = (COMPLETED, NO_ANSWER, BUSY)   # outcomes after which the caller does not try again
+RETRIED_NOT = frozenset((COMPLETED, NO_ANSWER, BUSY))   # outcomes after which the caller does not try again
 
 
-@dataclass
+@dataclass(slots=True)
 class Subscriber:
     ident: int
     host: str
@@ -45,8 +53,9 @@ class Subscriber:
     since: float = 0.0       # when it adopted the strategy or last failed (forget_after_s counts from it)
 
 
-@dataclass(slots=True)
-class Attempt:
+class Attempt(NamedTuple):
+    """One attempt of a call intent (immutable; a tuple's cost to build)."""
+
     call_id: int
     intent_id: int
     attempt: int
@@ -58,27 +67,89 @@ class Attempt:
 
 
 class Network(Protocol):
-    """Where calls and flows go: ``testbed.sim`` or ``testbed.emu``."""
+    """Where calls and flows go (``testbed.call.calls.Calls``, on the simulator or the emulation)."""
 
     def subscriber_hosts(self) -> list[tuple[str, str]]: ...
 
-    def call(self, env: simpy.Environment, attempt: Attempt) -> Generator[Any, Any, CallRecord]: ...
+    def place(self, env: simpy.Environment, attempt: Attempt, done: Callable[[CallRecord], None]) -> None:
+        """Place an attempt; ``done(record)`` when it is over."""
 
-    def flow(self, env: simpy.Environment, subscriber: Subscriber, app: str) -> Generator[Any, Any, FlowRecord]: ...
+    def place_flow(self, env: simpy.Environment, subscriber: Subscriber, app: str,
+                   done: Callable[[FlowRecord], None]) -> None:
+        """Place a non-VoIP flow; ``done(record)`` once the DPI has seen it."""
+
+
+class Intent:
+    """One call intent: its attempts one after another, each placed when the previous one is
+    over and its back-off has passed; after a failure its subscriber may adopt the
+    circumvention. Driven by callbacks (the module's docstring says why)."""
+
+    __slots__ = ("w", "ident", "sub", "app", "holding", "picks_up", "ott", "attempt")
+
+    def __init__(self, w: CallWorkload, ident: int, sub: Subscriber, app: str) -> None:
+        self.w, self.ident, self.sub, self.app = w, ident, sub, app
+        self.ott = w._ott[app]  # the operator's own service never goes through the user's workaround
+        self.attempt = 0
+
+    def start(self) -> None:
+        """Draw the holding time and the callee's answers, and place the first attempt."""
+        w = self.w
+        self.holding = w.rng.expovariate(w._holding_rate) if w._holding_rate else w.holding()
+        answer, attempts = w.spec.answer_probability, w._attempts
+        if answer >= 1:
+            self.picks_up = w._all_answer
+        else:
+            draw = w._answers.random
+            self.picks_up = (draw() < answer,) if attempts == 1 else tuple([draw() < answer for _ in range(attempts)])
+        self.place()
+
+    def place(self, _: Any = None) -> None:
+        """The next attempt (``_``: the back-off's timeout, when it is a retry)."""
+        w, sub = self.w, self.sub
+        if w._forget_s and sub.strategy != "none" and w.env.now - sub.since >= w._forget_s:
+            sub.strategy, sub.failures = "none", 0   # calls work again: back to the plain app
+        attempt = self.attempt = self.attempt + 1
+        call_id = w._next_call = w._next_call + 1
+        w.network.place(w.env, Attempt(call_id, self.ident, attempt, sub, self.app,
+                                       sub.strategy if self.ott else "none", self.holding,
+                                       self.picks_up[attempt - 1]), self.ended)
+
+    def ended(self, record: CallRecord) -> None:
+        w = self.w
+        failed = record.outcome not in RETRIED_NOT
+        retry = failed and self.attempt < w._attempts
+        w.on_call(record, not retry)
+        if failed:
+            sub, circ = self.sub, w.circumvention
+            sub.failures += 1
+            sub.since = w.env.now
+            if sub.adopter and sub.strategy == "none" and sub.failures >= circ.after_failures:
+                sub.strategy = circ.strategy
+        if retry:
+            Timeout(w.env, w.spec.retry.backoff_s).callbacks.append(self.place)
+        else:
+            w.in_flight -= 1
+            w.ended_at = w.env.now
 
 
 class CallWorkload:
-    """One run of the workload against one network; records go to ``calls``/``flows``."""
+    """One run of the workload against one network. Records go to ``on_call(record, last)``
+    (``last``: the intent is over) and ``on_flow(record)`` as calls and flows end; by
+    default into the lists ``calls`` and ``flows``."""
 
     def __init__(self, env: simpy.Environment, spec: WorkloadSpec, network: Network, seed: int,
                  circumvention: Circumvention,
-                 progress: Callable[[float, str], None] | None = None) -> None:
+                 progress: Callable[[float, str], None] | None = None,
+                 on_call: Callable[[CallRecord, bool], None] | None = None,
+                 on_flow: Callable[[FlowRecord], None] | None = None) -> None:
         self.env, self.spec, self.network = env, spec, network
         self.rng = random.Random(f"workload:{seed}")        # arrivals
         self._answers = random.Random(f"answers:{seed}")
         adoption = random.Random(f"adoption:{seed}")
         self.calls: list[CallRecord] = []
         self.flows: list[FlowRecord] = []
+        self.on_call = on_call or (lambda record, last: self.calls.append(record))
+        self.on_flow = on_flow or self.flows.append
         self.progress = progress
         self._next_call = self._next_intent = 0
         self.in_flight = 0  # call intents started and not yet over
@@ -98,6 +169,12 @@ class CallWorkload:
         self.circumvention = circumvention
         weights = spec.diurnal or (1.0,)
         self._diurnal = [w / max(weights) for w in weights]
+        self._forget_s = circumvention.forget_after_s
+        self._attempts = spec.retry.max_attempts
+        self._all_answer = (True,) * self._attempts
+        self._ott = {app: PROFILES[app].ott for app in PROFILES}
+        exponential = spec.holding.distribution == "exponential"
+        self._holding_rate = 1.0 / spec.holding.mean_s if exponential else 0.0   # 0: ask ``holding()``
 
     def adopters(self, now: float) -> int:
         """Subscribers using the circumvention at ``now`` (one not failed for ``forget_after_s`` has
@@ -109,77 +186,60 @@ class CallWorkload:
         hour = int((self.spec.start_hour + t / 3600) % 24)
         return self._diurnal[hour]
 
-    def _poisson(self, per_hour: float, arrive: Callable[[], None]) -> Generator[Any, Any, None]:
-        """Poisson arrivals at the peak rate, thinned to the diurnal profile, until the end."""
+    def _poisson(self, per_hour: float, arrive: Callable[[], Intent | None]) -> None:
+        """Poisson arrivals at the peak rate, thinned to the diurnal profile, until the end: each
+        a timeout whose callback takes the arrival and draws the next (callbacks, not a process).
+        ``arrive()`` may return an intent, to start once the next gap is drawn."""
         if per_hour <= 0:
             return
         peak = per_hour / 3600 / (sum(self._diurnal) / len(self._diurnal))
         env, rng, end = self.env, self.rng, self.spec.duration_s
         flat = len(self._diurnal) == 1
-        while True:
+
+        def next_arrival(tick: simpy.Event | None = None) -> None:
+            intent = None
+            if tick is not None and (flat or rng.random() < self._rate_factor(env.now)):
+                intent = arrive()
             gap = rng.expovariate(peak)
-            if env.now + gap >= end:
-                return
-            yield env.timeout(gap)
-            if flat or rng.random() < self._rate_factor(env.now):
-                arrive()
+            if intent is not None:
+                intent.start()
+            if env.now + gap < end:
+                if tick is None:
+                    Timeout(env, gap).callbacks.append(next_arrival)
+                else:   # the same timeout again: one per arrival would cost more than scheduling it
+                    tick.callbacks = again
+                    env.schedule(tick, NORMAL, gap)
+
+        again: list[Callable[[Any], None]] = [next_arrival]
+        next_arrival()
 
     def source(self) -> Generator[Any, Any, None]:
         """Start the call and flow sources, and a progress ticker."""
         env = self.env
-        env.process(self._poisson(self.spec.calls_per_hour, self._new_call))
+        self._poisson(self.spec.calls_per_hour, self._new_call)
         for app, per_hour in self.spec.flows_per_hour.items():
-            env.process(self._poisson(per_hour, functools.partial(self._new_flow, app)))
+            self._poisson(per_hour, functools.partial(self._new_flow, app))
         if self.progress is not None:
             env.process(self._ticker(self.progress))
         yield env.timeout(0)
 
-    def _new_call(self) -> None:
-        rng, subs = self.rng, self.subscribers
-        sub = subs[int(rng.random() * len(subs))]
-        app = self.apps[min(bisect.bisect(self._cum_shares, rng.random() * self._cum_shares[-1]), len(self.apps) - 1)]
-        self._next_intent += 1
+    def _new_call(self) -> Intent:
+        random, subs, shares = self.rng.random, self.subscribers, self._cum_shares
+        sub = subs[int(random() * len(subs))]
+        app = self.apps[min(bisect.bisect(shares, random() * shares[-1]), len(shares) - 1)]
+        ident = self._next_intent = self._next_intent + 1
         self.in_flight += 1
-        self.env.process(self.call_intent(self._next_intent, sub, app))
+        return Intent(self, ident, sub, app)
 
     def _new_flow(self, app: str) -> None:
         sub = self.subscribers[int(self.rng.random() * len(self.subscribers))]
-        self.env.process(self._flow(sub, app))
-
-    def _flow(self, sub: Subscriber, app: str) -> Generator[Any, Any, None]:
-        self.flows.append((yield from self.network.flow(self.env, sub, app)))
+        self.network.place_flow(self.env, sub, app, self.on_flow)
 
     def holding(self) -> float:
         h = self.spec.holding
         if h.distribution == "lognormal":  # mean = exp(mu + sigma²/2)
             return self.rng.lognormvariate(math.log(h.mean_s) - h.sigma ** 2 / 2, h.sigma)
         return self.rng.expovariate(1.0 / h.mean_s)
-
-    def call_intent(self, intent_id: int, sub: Subscriber, app: str) -> Generator[Any, Any, None]:
-        """Place a call; retry failures after a back-off; maybe switch to circumvention."""
-        spec, circ = self.spec, self.circumvention
-        holding = self.holding()
-        answer, answers = spec.answer_probability, self._answers
-        picks_up = [answer >= 1 or answers.random() < answer for _ in range(spec.retry.max_attempts)]
-        ott = PROFILES[app].ott  # the operator's own service never goes through the user's workaround
-        for attempt in range(1, spec.retry.max_attempts + 1):
-            if circ.forget_after_s and sub.strategy != "none" and self.env.now - sub.since >= circ.forget_after_s:
-                sub.strategy, sub.failures = "none", 0   # calls work again: back to the plain app
-            self._next_call += 1
-            record = yield from self.network.call(
-                self.env, Attempt(self._next_call, intent_id, attempt, sub, app, sub.strategy if ott else "none",
-                                  holding, picks_up[attempt - 1]))
-            self.calls.append(record)
-            if record.outcome in RETRIED_NOT:
-                break
-            sub.failures += 1
-            sub.since = self.env.now
-            if sub.adopter and sub.strategy == "none" and sub.failures >= circ.after_failures:
-                sub.strategy = circ.strategy
-            if attempt < spec.retry.max_attempts:
-                yield self.env.timeout(spec.retry.backoff_s)
-        self.in_flight -= 1
-        self.ended_at = self.env.now
 
     def _ticker(self, progress: Callable[[float, str], None]) -> Generator[Any, Any, None]:
         """Report the share of the arrival period done, then the calls still finishing."""
