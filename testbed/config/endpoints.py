@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from testbed.config.errors import ConfigError
-from testbed.config.schema import Convert, Ctx, ListOf, Spec, Str, Struct, join
+from testbed.config.schema import Convert, Ctx, ListOf, Spec, Str, Struct, join, port_range
 from testbed.config.yamlnodes import load_node, top_keys
 from testbed.dpi.catalog import APPS, VOIP
 from testbed.dpi.knowledge import Block, Knowledge, Names, Ports, Service, Source
@@ -65,21 +65,6 @@ def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(value)  # strict: host bits set is a typo worth reporting
 
 
-def _port_range(value: Any) -> tuple[int, int]:
-    if isinstance(value, bool):
-        raise ValueError("")
-    if isinstance(value, int):
-        lo = hi = value
-    elif isinstance(value, str) and "-" in value:
-        left, _, right = value.partition("-")
-        lo, hi = int(left), int(right)
-    else:
-        raise ValueError("")
-    if not 0 < lo <= hi <= 65535:
-        raise ValueError("ports are 1-65535, low to high")
-    return lo, hi
-
-
 def _asn(value: Any) -> str:
     if not (isinstance(value, str) and value.startswith("AS") and value[2:].isdigit()):
         raise ValueError("")
@@ -92,7 +77,7 @@ BLOCK = Struct(Block, {"source": Str(), "asn": ListOf(Convert(_asn, "an AS numbe
                        "prefixes": ListOf(Convert(_network, "an address prefix like '91.108.4.0/22'"),
                                           min_len=1)})
 PORTS = Struct(Ports, {"l4": Str(["udp", "tcp"], noun="l4 protocol"),
-                       "ports": ListOf(Convert(_port_range, "a port or a range like '8801-8810'"), min_len=1),
+                       "ports": ListOf(Convert(lambda v: port_range(v, lowest=1), "a port or a range like '8801-8810'"), min_len=1),
                        "what": Str(), "source": Str()})
 NAMES = Struct(Names, {"source": Str(), "names": ListOf(Str(), min_len=1)})
 

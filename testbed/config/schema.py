@@ -187,6 +187,22 @@ class Convert(Spec):
             raise ctx.error(node, path, f"expected {self.what}, got {shown(node)}{reason}") from None
 
 
+def port_range(value: Any, lowest: int = 0) -> tuple[int, int]:
+    """A port or ``'lo-hi'`` → (lo, hi); ValueError otherwise (for ``Convert``)."""
+    if isinstance(value, bool):
+        raise ValueError("")
+    if isinstance(value, int):
+        lo = hi = value
+    elif isinstance(value, str) and "-" in value:
+        left, _, right = value.partition("-")
+        lo, hi = int(left), int(right)
+    else:
+        raise ValueError("")
+    if not lowest <= lo <= hi <= 65535:
+        raise ValueError(f"ports are {lowest}-65535, low to high")
+    return lo, hi
+
+
 class ListOf(Spec):
     """A list of ``item``; a lone scalar is accepted as a list of one when ``scalar_ok``."""
 

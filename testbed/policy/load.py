@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from testbed.config.schema import Convert, Ctx, ListOf, Number, Str, Struct, Tagged, join
+from testbed.config.schema import Convert, Ctx, ListOf, Number, Str, Struct, Tagged, join, port_range
 from testbed.config.yamlnodes import load_node
 from testbed.dpi.catalog import APPS, CATEGORIES
 from testbed.policy import model
@@ -27,28 +27,13 @@ from testbed.policy.model import Action, Match, Policy, Rule
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 
 
-def _port_range(value: Any) -> tuple[int, int]:
-    if isinstance(value, bool):
-        raise ValueError("")
-    if isinstance(value, int):
-        lo = hi = value
-    elif isinstance(value, str) and "-" in value:
-        left, _, right = value.partition("-")
-        lo, hi = int(left), int(right)
-    else:
-        raise ValueError("")
-    if not (0 <= lo <= hi <= 65535):
-        raise ValueError("ports are 0-65535, low to high")
-    return lo, hi
-
-
 def _network(value: Any) -> model.IPNet:
     if not isinstance(value, str):
         raise ValueError("")
     return ipaddress.ip_network(value, strict=False)
 
 
-PORTS = ListOf(Convert(_port_range, "a port or a range like '5060-5070'"), min_len=1, scalar_ok=True)
+PORTS = ListOf(Convert(port_range, "a port or a range like '5060-5070'"), min_len=1, scalar_ok=True)
 NETS = ListOf(Convert(_network, "an IP address or prefix like '10.0.0.0/8'"), min_len=1, scalar_ok=True)
 
 
