@@ -1,4 +1,4 @@
-"""The internet side every topology shares: app relays, STUN/TURN, VPN, web, game.
+"""The internet side every topology shares: app relays, STUN/TURN, VPN, web, game, outside SIP.
 
 Addresses are in the ranges the real services used, so address-based policies
 behave as they did (e.g. WhatsApp's relay and chat servers share a Facebook /16).
@@ -17,6 +17,9 @@ INTERNET_SERVERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("tbgame", "162.254.193.6/24", ("game",)),
     ("tbvpn", "198.51.100.10/24", ("vpn",)),
     ("tbturn", "198.51.100.20/24", ("turn",)),
+    # a SIP service outside the operators (an international VoIP provider): what ANRT's decision
+    # 04-04 reserves to licensed operators; SIPp answers there in emulation (testbed.emu.sipp)
+    ("tbsipx", "203.0.113.50/24", ("sip_outside",)),
 )
 
 # The calling apps beyond the 2016 block, in the blocks endpoints/*.yaml lists for them. A

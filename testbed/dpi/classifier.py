@@ -24,13 +24,14 @@ from testbed.dpi.behaviour import HORIZON as MEDIA_HORIZON
 from testbed.dpi.behaviour import MediaTracker
 from testbed.dpi.catalog import CALL_APPS, category_of
 from testbed.dpi.endpoints import EndpointMemory
+from testbed.dpi.fingerprint import OpcodeFingerprint
 from testbed.dpi.flow import Flow, FlowKey, FlowTable
 from testbed.dpi.knowledge import Knowledge
 from testbed.dpi.rules import action_text, describe_header, has_header_part, header_matches, payload_status
 from testbed.dpi.signature import Pkt, Signature
 from testbed.dpi.signatures import default_signatures
 from testbed.packets.ip import TCP, UDP, Decoded, parse_ip
-from testbed.policy.model import ALLOW, NO_POLICY, Action, Policy, Rule
+from testbed.policy.model import ALLOW, NO_POLICY, OPENVPN_FINGERPRINT, RTP_LIKE, Action, Policy, Rule
 
 __all__ = ["NOT_INSPECTED", "Classifier", "Verdict", "action_text", "describe_header", "header_matches",
            "payload_status"]
@@ -101,7 +102,9 @@ class Classifier:
         self._rules = tuple((r, has_header_part(r.match)) for r in policy.rules)
         self._any_header = any(header for _, header in self._rules)
         self._candidates = tuple(policy.rules)   # when no rule looks at headers: all of them, always
-        self._track_media = self.identify or any(r.match.behaviour for r in policy.rules)
+        self._track_media = self.identify or any(r.match.behaviour == RTP_LIKE for r in policy.rules)
+        self._fingerprint_n = policy.fingerprint_packets if any(
+            r.match.behaviour == OPENVPN_FINGERPRINT for r in policy.rules) else 0
         # behaviour and SNI rules can settle on a packet that labelled nothing
         self._every_packet = any(r.match.behaviour or r.match.sni for r in policy.rules)
 
@@ -171,6 +174,10 @@ class Classifier:
                 flow.sigs, flow.dispatch = self._pruned(flow.proto, flow.sigs, flow.payload_packets)
         if new and not flow.app_final and flow.proto == UDP and len(association.memory):
             association.recall(flow, ts)
+        if self._fingerprint_n and d.payload:
+            if flow.fingerprint is None:
+                flow.fingerprint = OpcodeFingerprint(self._fingerprint_n)
+            flow.fingerprint.add(d.payload, direction, d.proto)
         if flow.media is not None or self._track_media and d.proto == UDP:
             self._media(flow, d.payload, ts, direction)
         if changed or self._every_packet or flow.packets >= self.window:
@@ -246,6 +253,8 @@ class Classifier:
     def _decide(self, flow: Flow, ts: float, done: bool = False) -> Verdict | None:
         media_done = done or flow.packets >= max(self.window, MEDIA_HORIZON)
         done = done or flow.packets >= self.window
+        if done and flow.fingerprint is not None:
+            flow.fingerprint.finish()
         if done and not flow.app_final and flow.known is not None:
             found = self.association.by_address(flow)
             if found is not None and (flow.app is None or flow.app in NAMED_CARRIERS):
@@ -262,6 +271,10 @@ class Classifier:
 
     def _settle(self, flow: Flow, rule: Rule | None, ts: float) -> Verdict:
         app = flow.app
+        if app is None and flow.fingerprint is not None and flow.fingerprint.detected:
+            app = "OpenVPN"
+            flow.app_why = flow.fingerprint.reason
+            flow.app_packet = flow.packets
         if app is None and flow.media is not None and flow.media.detected:
             app = "RTPLike"
             flow.app_why = flow.media.why()

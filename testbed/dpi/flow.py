@@ -17,7 +17,7 @@ class Flow:
     __slots__ = ("key", "proto", "client", "cport", "server", "sport", "first_ts", "last_ts",
                  "packets", "up_packets", "down_packets", "bytes", "labels", "app", "app_final",
                  "app_packet", "app_why", "sni", "state", "verdict", "candidates", "media",
-                 "payload_packets", "sigs", "dispatch", "known", "harvest")
+                 "payload_packets", "sigs", "dispatch", "known", "harvest", "fingerprint")
 
     def __init__(self, d: Decoded, ts: float) -> None:
         self.key: FlowKey = (d.proto, d.src, d.sport, d.dst, d.dport)
@@ -39,6 +39,7 @@ class Flow:
         self.dispatch: Any = None            # those signatures by first payload byte
         self.known: Any = None               # the service whose block holds an address (knowledge.py)
         self.harvest = 0                     # read its packets for announced endpoints (association.py)
+        self.fingerprint: Any = None         # the VPN fingerprint's state (fingerprint.py)
 
     def label(self, app: str, why: str, final: bool) -> None:
         """Record a signature's finding; a final one fixes the app."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from testbed.dpi.catalog import category_of
 from testbed.dpi.flow import Flow
 from testbed.packets.ip import TCP, UDP, addr_text
-from testbed.policy.model import Action, Match
+from testbed.policy.model import OPENVPN_FINGERPRINT, Action, Match
 
 
 def _in_ports(port: int, ranges: tuple[tuple[int, int], ...]) -> bool:
@@ -78,7 +78,13 @@ def payload_status(m: Match, flow: Flow, done: bool, media_done: bool | None = N
         if done or flow.app_final:
             return False
         return None
-    if m.behaviour is not None and not (flow.media is not None and flow.media.detected):
+    if m.behaviour == OPENVPN_FINGERPRINT:
+        fp = flow.fingerprint
+        if fp is None or not fp.detected:
+            if done or (fp is not None and fp.ruled_out):
+                return False
+            return None
+    elif m.behaviour is not None and not (flow.media is not None and flow.media.detected):
         if (done if media_done is None else media_done) or flow.proto != UDP \
                 or (flow.media is not None and flow.media.ruled_out):
             return False

@@ -12,6 +12,13 @@ once (the send fails) and sends again without the stall a lost segment costs. Th
 end-to-end delay, jitter and loss are the path's; where along the path they happen
 is not modelled.
 
+Tunnels (``testbed.emu.openvpn``): a packet a host routes into a tunnel device
+(``tbtun*``), or receives from one, is not shaped — the tunnel's own packets are,
+by the path between the host and the tunnel's server; the server shapes what it
+forwards as a host on that path would (FORWARD rules: the loss of what arrives from
+a host, the delay of what it passes on to one). So path delay and loss are applied
+once per leg, never twice to the same packet.
+
 A ``degrade`` verdict marks the flow's packets with a DSCP (``compiler.Compiled.marks``);
 each host's INPUT drops and delays marked packets as the action says. That is the
 "degrade shaper" the DPI steers flows through, run at the flow's receivers.
@@ -27,6 +34,7 @@ from testbed.policy.model import Action
 from testbed.topo import ms, path
 
 PATH_QUEUE = 1
+TUNNEL_DEVICES = "tbtun"   # name prefix of the tunnels' tun devices
 DEGRADE_QUEUE_BASE = 100   # + the DSCP mark
 
 
@@ -75,15 +83,20 @@ def host_shaping(topo: Any, host: str, ips: dict[str, str], shaper: str,
     rules: list[str] = []
     delays: dict[str, tuple[float, float]] = {}
     if shaper == NFQUEUE:
+        # what goes into or comes out of a tunnel device was shaped as the tunnel's own packets
+        rules += [f"-A OUTPUT -o {TUNNEL_DEVICES}+ -j ACCEPT", f"-A INPUT -i {TUNNEL_DEVICES}+ -j ACCEPT"]
         for other, addr in sorted(ips.items()):
             if other == host:
                 continue
             model = path(topo, host, other)
-            if model.loss > 0:
-                rules.append(f"-A INPUT -s {addr}/32 -m statistic --mode random "
-                             f"--probability {_probability(model.loss)} -j DROP")
+            for chain in ("INPUT", "FORWARD"):     # the loss of what arrives from there (to stay, or to go on)
+                if model.loss > 0:
+                    rules.append(f"-A {chain} -s {addr}/32 -m statistic --mode random "
+                                 f"--probability {_probability(model.loss)} -j DROP")
+            for chain in ("OUTPUT", "FORWARD"):    # the delay of what leaves for there (sent, or passed on)
+                if model.delay_ms > 0 or model.jitter_ms > 0:
+                    rules.append(f"-A {chain} -d {addr}/32 -j NFQUEUE --queue-num {PATH_QUEUE}")
             if model.delay_ms > 0 or model.jitter_ms > 0:
-                rules.append(f"-A OUTPUT -d {addr}/32 -j NFQUEUE --queue-num {PATH_QUEUE}")
                 delays[addr] = (model.delay_ms, model.jitter_ms)
     degrade: dict[int, tuple[float, float]] = {}
     for action, mark in sorted(marks.items(), key=lambda am: am[1]):

@@ -3,7 +3,9 @@ can remove it even after the run was killed with ``kill -9``.
 
 One JSON-lines file per run in ``STATE_DIR``: the owner process first, then one
 line per process started (PID and kernel start time, so a reused PID is never
-mistaken for ours). Bridges, interfaces and namespaces need no record: ours are
+mistaken for ours). Next to it, ``run-<pid>.d/`` holds what the run's daemons need
+and nobody else should keep (keys and certificates made at run time); it goes
+with the record. Bridges, interfaces and namespaces need no record: ours are
 the ones named with the ``tb`` prefix.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,10 +66,23 @@ class RunState:
     def process(self, pid: int, what: str) -> None:
         self._write({"pid": pid, "started": start_time(pid), "what": what})
 
+    @property
+    def private(self) -> Path:
+        """The run's private directory (mode 0700), made on first use."""
+        directory = private_dir(self.path)
+        directory.mkdir(mode=0o700, exist_ok=True)
+        return directory
+
     def close(self, remove: bool = True) -> None:
         self._file.close()
         if remove:
+            shutil.rmtree(private_dir(self.path), ignore_errors=True)
             self.path.unlink(missing_ok=True)
+
+
+def private_dir(record: Path) -> Path:
+    """Where a run's keys and daemon configuration live: ``run-<pid>.d`` next to its record."""
+    return record.with_suffix(".d")
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ class _PolicyDoc:
     inspect_packets: int = 12
     idle_timeout_s: float = 30.0
     references: tuple[str, ...] = ()
+    fingerprint_packets: int = 12
 
 
 def _check_policy(doc: _PolicyDoc, node: yaml.Node, nodes: dict[str, yaml.Node], ctx: Ctx, path: str) -> None:
@@ -126,6 +127,7 @@ POLICY = Struct(_PolicyDoc, {
     "inspect_packets": Number(1, 1000, integer=True),
     "idle_timeout_s": Number(1, 86400),
     "references": ListOf(Str()),
+    "fingerprint_packets": Number(2, 1000, integer=True),
 }, check=_check_policy)
 
 
@@ -134,7 +136,8 @@ def parse_policy(node: yaml.Node, ctx: Ctx, source: str = "") -> Policy:
     rules = tuple(Rule(r.name or str(i + 1), r.match, _action(r.action), i + 1)
                   for i, r in enumerate(doc.rules))
     return Policy(doc.name, rules, doc.description, doc.deployment, doc.fail_mode,
-                  doc.inspect_packets, float(doc.idle_timeout_s), source=source)
+                  doc.inspect_packets, float(doc.idle_timeout_s), source=source,
+                  fingerprint_packets=doc.fingerprint_packets)
 
 
 def load_policy(path: str | Path, display: str | None = None) -> Policy:

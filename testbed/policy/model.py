@@ -14,7 +14,8 @@ HITS = (DROP, THROTTLE, DEGRADE, RESET)  # the actions that count as "hit"
 INLINE, TAP = "inline", "tap"
 SECURE, STANDALONE = "secure", "standalone"
 RTP_LIKE = "rtp-like"
-BEHAVIOURS = (RTP_LIKE,)
+OPENVPN_FINGERPRINT = "openvpn-fingerprint"   # testbed/dpi/fingerprint.py
+BEHAVIOURS = (RTP_LIKE, OPENVPN_FINGERPRINT)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Policy:
     inspect_packets: int = 12
     idle_timeout_s: float = 30.0
     source: str = field(default="", compare=False)
+    fingerprint_packets: int = 12   # N, the packets with payload the VPN fingerprint judges
 
     @property
     def needs_dpi(self) -> bool:

@@ -67,8 +67,10 @@ def _openvpn(tcp: bool) -> Callable[[tuple[FlowPlan, ...], random.Random], tuple
 
 
 def openvpn_tunnel(plans: tuple[FlowPlan, ...], rng: random.Random, tcp: bool) -> tuple[FlowPlan, ...]:
-    """OpenVPN as providers configure it (TLS with ``tls-auth``, SHA1): the hard resets, each
-    side's ACKs, the TLS 1.3 handshake in P_CONTROL_V1, then the media in P_DATA_V2."""
+    """OpenVPN 2.6 as providers configure it (TLS with ``tls-auth``, SHA1), in the order the real
+    daemon sends its packets (recorded in emulation, ``testbed.emu.openvpn``): the hard resets,
+    the TLS 1.3 handshake in P_CONTROL_V1 packets that carry their ACKs along, a few bare ACKs,
+    the key exchange and the pushed options, then the media in P_DATA_V2."""
     sid, key = (rng.randbytes(8), rng.randbytes(8)), rng.randbytes(20)
     replay = [1, 1]          # tls-auth replay packet ids, per sender
     when = int(1_450_000_000 + rng.random() * 3e7)
@@ -81,22 +83,33 @@ def openvpn_tunnel(plans: tuple[FlowPlan, ...], rng: random.Random, tcp: bool) -
         replay[me] += 1
         return out
 
+    def sealed(size: int) -> bytes:
+        return b"".join(tls.encrypted(rng.randbytes(size)))
+
     client_hello = tls.client_hello("", rng.randbytes(32), rng.randbytes(32))   # OpenVPN names no server
-    session = client_hello[44:76]
-    server_flight = (tls.server_hello(rng.randbytes(32), session, rng.randbytes(32)) + tls.change_cipher_spec()
-                     + b"".join(tls.encrypted(rng.randbytes(rng.randint(900, 1000)))))
-    hello = [Segment(0.0, True, control(True, vpn.OPENVPN_HARD_RESET_CLIENT_V2, 0)),
-             Segment(0.05, False, control(False, vpn.OPENVPN_HARD_RESET_SERVER_V2, 0, ack=0)),
-             Segment(0.051, True, control(True, vpn.OPENVPN_ACK_V1, 0, ack=0)),
-             Segment(0.052, True, control(True, vpn.OPENVPN_CONTROL_V1, 1, client_hello)),
-             Segment(0.10, False, control(False, vpn.OPENVPN_ACK_V1, 0, ack=1)),
-             Segment(0.101, False, control(False, vpn.OPENVPN_CONTROL_V1, 1, server_flight)),
-             Segment(0.15, True, control(True, vpn.OPENVPN_ACK_V1, 0, ack=1)),
-             Segment(0.151, True, control(True, vpn.OPENVPN_CONTROL_V1, 2,
-                                          tls.change_cipher_spec() + tls.encrypted(rng.randbytes(74))[0])),
-             Segment(0.20, False, control(False, vpn.OPENVPN_ACK_V1, 0, ack=2))]
+    server_hello = (tls.server_hello(rng.randbytes(32), client_hello[44:76], rng.randbytes(32))
+                    + tls.change_cipher_spec() + sealed(rng.randint(950, 1050)))
+    ctl, ack = vpn.OPENVPN_CONTROL_V1, vpn.OPENVPN_ACK_V1
+    steps = [  # (seconds, client → server, opcode, message packet id, TLS bytes, acknowledged packet id)
+        (0.0, True, vpn.OPENVPN_HARD_RESET_CLIENT_V2, 0, b"", None),
+        (0.05, False, vpn.OPENVPN_HARD_RESET_SERVER_V2, 0, b"", 0),
+        (0.051, True, ctl, 1, client_hello, 0),
+        (0.10, False, ctl, 1, server_hello, 1),
+        (0.101, False, ctl, 2, sealed(rng.randint(120, 200)), None),
+        (0.102, True, ack, 0, b"", 1),
+        (0.15, True, ctl, 2, tls.change_cipher_spec() + sealed(rng.randint(1000, 1100)), 2),
+        (0.151, True, ctl, 3, sealed(rng.randint(250, 350)), None),
+        (0.20, False, ack, 0, b"", 2),
+        (0.201, False, ctl, 3, sealed(rng.randint(180, 260)), 3),
+        (0.25, True, ack, 0, b"", 3),
+        (0.251, True, ctl, 4, sealed(rng.randint(300, 380)), None),
+        (0.30, False, ack, 0, b"", 4),
+        (0.301, False, ctl, 4, sealed(rng.randint(230, 300)), None),
+        (0.35, True, ack, 0, b"", 4),
+    ]
+    hello = [Segment(t, up, control(up, op, pid, payload, acked)) for t, up, op, pid, payload, acked in steps]
     # the inner IP/UDP headers (28 B) travel encrypted, plus a 16 B tag and 4 B packet id
-    data = [replace(s, t=0.25 + s.t, payload=vpn.openvpn_data(1, rng.randbytes(len(s.payload) + 48), tcp=tcp))
+    data = [replace(s, t=0.4 + s.t, payload=vpn.openvpn_data(1, rng.randbytes(len(s.payload) + 48), tcp=tcp))
             for s in _merged(plans)]
     kbps = sum(p.kbps for p in plans)
     return (FlowPlan(MEDIA, "tcp" if tcp else "udp", 443 if tcp else 1194, tuple(hello + data), kbps),)

@@ -79,7 +79,7 @@ CASES = [
      "scenarios/x.yaml:4 policies[1]: unknown policy 'nope' – choose one of [anrt-2016, anrt-2016-all-lines, "
      "anrt-2016-imo, anrt-2016-mobile, behavioural, citc-2017, citc-2017-lift, degrade, egypt-2015, ip-block, "
      "none, port-block, russia-2025-calls, russia-2025-december, throttle-calls, throttle-udp, uae-2020, "
-     "uae-2020-distance-learning, vpn-block] or give a file path"),
+     "uae-2020-distance-learning, vpn-block, vpn-fingerprint] or give a file path"),
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[none, none]"),
      "scenarios/x.yaml:4 policies[1]: policy 'none' is listed twice"),
     ("scenarios/x.yaml", scenario().replace("[none, anrt-2016]", "[]"),
@@ -130,7 +130,7 @@ CASES = [
      "policies/p.yaml:1: missing required key 'name'"),
     ("policies/p.yaml", POLICY + "rulez: []\n",
      "policies/p.yaml:6 rulez: unknown key 'rulez' – choose one of [name, description, rules, "
-     "deployment, fail_mode, inspect_packets, idle_timeout_s, references]"),
+     "deployment, fail_mode, inspect_packets, idle_timeout_s, references, fingerprint_packets]"),
     ("policies/p.yaml", POLICY.replace("action: drop", "action: block"),
      "policies/p.yaml:5 rules[0].action: unknown action 'block' – choose one of "
      "[allow, drop, reset, throttle, degrade]"),
@@ -162,7 +162,7 @@ CASES = [
     ("policies/p.yaml", POLICY.replace("{apps: [WhatsAppCall]}", "{}"),
      "policies/p.yaml:4 rules[0].match: a match needs at least one field"),
     ("policies/p.yaml", POLICY.replace("{apps: [WhatsAppCall]}", "{behaviour: chatty}"),
-     "policies/p.yaml:4 rules[0].match.behaviour: unknown behaviour 'chatty' – choose one of [rtp-like]"),
+     "policies/p.yaml:4 rules[0].match.behaviour: unknown behaviour 'chatty' – choose one of [openvpn-fingerprint, rtp-like]"),
     ("policies/p.yaml", POLICY.replace("{apps: [WhatsAppCall]}", "{categories: [Voip]}"),
      "policies/p.yaml:4 rules[0].match.categories[0]: unknown category 'Voip' – choose one of [..."),
     ("policies/p.yaml", POLICY + "  - name: calls\n    match: {l4: udp}\n    action: drop\n",

@@ -32,6 +32,10 @@ def test_nfqueue_shaping_is_the_path_model_to_each_destination() -> None:
     assert f"--probability {model.loss:.6f}" in loss_rule and loss_rule.endswith("-j DROP")
     assert loss_rule.startswith(f"-A INPUT -s {ips['tbwa']}/32 ")   # lost in the network, not told to the sender
     assert len(shaping.path) == len(ips) - 1 and shaping.needs_delayer
+    # a host that forwards (a VPN server) shapes what it forwards by the same path model;
+    # what goes into a tunnel device is left to the tunnel's own packets
+    assert f"-A FORWARD -d {ips['tbwa']}/32 -j NFQUEUE --queue-num {PATH_QUEUE}" in shaping.rules
+    assert shaping.rules[0] == "-A OUTPUT -o tbtun+ -j ACCEPT"
     text = shaping.restore_input()
     assert text.startswith("*filter\n") and text.endswith("COMMIT\n")
 

@@ -32,3 +32,11 @@ def test_record_survives_and_reads_back(tmp_path: Path) -> None:
 def test_start_time_of_missing_process() -> None:
     assert start_time(2 ** 22 + 12345) is None
     assert start_time(os.getpid()) is not None
+
+
+def test_private_directory_goes_with_the_record(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    (state.private / "ca.key").write_text("secret")
+    assert state.private.stat().st_mode & 0o777 == 0o700
+    state.close()
+    assert list(tmp_path.iterdir()) == []

@@ -117,7 +117,7 @@ SCENARIO_CASES = [
      f"{X}:4 policies[1]: unknown policy '{'p' * 5000}.yaml' – choose one of [anrt-2016, anrt-2016-all-lines, "
      "anrt-2016-imo, anrt-2016-mobile, behavioural, citc-2017, citc-2017-lift, degrade, egypt-2015, ip-block, "
      "none, port-block, russia-2025-calls, russia-2025-december, throttle-calls, throttle-udp, uae-2020, "
-     "uae-2020-distance-learning, vpn-block] or give a file path"),
+     "uae-2020-distance-learning, vpn-block, vpn-fingerprint] or give a file path"),
     # --- work: refused up front with the limit, instead of a run that never ends
     (sub("calls_per_hour: 100", "calls_per_hour: 1e9"),
      f"{X}:9 workload.calls_per_hour: expected a number in [0, 1000000000], got '1e9' "
