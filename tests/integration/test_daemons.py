@@ -35,6 +35,7 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     s.__enter__()
     try:
         s.set_policies(policy("anrt-2016"))
+        s.start_capture("dpi.pcapng")
         pki = pkimod.make(s.state.private / "pki", ("tbvpn", "tbturn"))
         vpn, turn, sipp = OpenVpn(s, pki), Coturn(s, pki), Sipp(s)
         for name in TRANSPORTS:
@@ -141,13 +142,13 @@ def test_the_runs_capture_decodes_without_errors(daemons) -> None:
              (("web", "tbweb"), ("whatsapp_chat", "tbwac"), ("game", "tbgame"))]
     reports = s.place(flows)
     assert all(reports[(f.id, "client")].aborted is None for f in flows)
-    s.close()
-    assert s.pcap is not None
+    pcap = s.stop_capture().pcap
+    assert pcap is not None
     vpn, turn = s.ips["tbvpn"], s.ips["tbturn"]
-    readings = {"openvpn": referee.tshark(s.pcap, ["tcp.port==443,openvpn"], only=f"ip.addr=={vpn}",
+    readings = {"openvpn": referee.tshark(pcap, ["tcp.port==443,openvpn"], only=f"ip.addr=={vpn}",
                                           prefs=referee.OPENVPN_PREFS),
-                "turn": referee.tshark(s.pcap, ["tcp.port==443,stun"], only=f"ip.addr=={turn} and not tls"),
-                "rest": referee.tshark(s.pcap, only=f"not ip.addr=={vpn} and not ip.addr=={turn}")}
+                "turn": referee.tshark(pcap, ["tcp.port==443,stun"], only=f"ip.addr=={turn} and not tls"),
+                "rest": referee.tshark(pcap, only=f"not ip.addr=={vpn} and not ip.addr=={turn}")}
     for name, expert in readings.items():
         print(f"\n{name}: tshark top protocols {dict(expert.protocols)}; errors {dict(expert.errors)}")
         assert expert.malformed == 0 and not expert.errors, name
