@@ -53,6 +53,8 @@ NO_MEDIA_FIELDS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)   # one a media field
 DPI_FIELDS = ("dpi_app", "action", "rule", "ttb_packets", "ttb_ms")
 assert CallRecord.columns()[10:] == ["pdd_ms", *MEDIA_FIELDS, *DPI_FIELDS], "CallRecord's fields moved"
 assert len(NO_MEDIA_FIELDS) == len(MEDIA_FIELDS)
+UNCARRIED = tuple(CallRecord._field_defaults[f] for f in CallRecord.columns()[10:])   # an attempt nothing carried
+_new = tuple.__new__   # a named tuple from all its fields in order, without its __new__'s Python frame
 _ALLOW = Action(ALLOW)
 
 
@@ -218,24 +220,24 @@ class CallModel:
 
     def record(self, att: Attempt, t_start: float, outcome: str, plan: CallPlan | None = None,
                d: Delivery | None = None, answered: bool = False) -> CallRecord:
-        """The call's record: the only place one is built (by position: see ``MEDIA_FIELDS``)."""
+        """The call's record: the only place one is built (by position, every field: see ``MEDIA_FIELDS``)."""
         sub = att.subscriber
         if d is None or plan is None:
-            #                 call_id      intent_id      attempt      t_start  subscriber operator
-            return CallRecord(att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
-                              att.app, att.strategy, outcome, answered)
+            #                        call_id      intent_id      attempt      t_start  subscriber operator
+            return _new(CallRecord, (att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
+                                     att.app, att.strategy, outcome, answered) + UNCARRIED)
         found = self._dpi_parts.get(id(d.seen))
         dpi = found[1] if found is not None and found[0] is d.seen else self._dpi_part(d.seen)
         m, codec = d.media, plan.shape.profile.codec
         if m is None or codec is None or (outcome != COMPLETED and outcome != DROPPED):
-            return CallRecord(att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
-                              att.app, att.strategy, outcome, answered, d.pdd_ms, *NO_MEDIA_FIELDS, *dpi)
+            return _new(CallRecord, (att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
+                                     att.app, att.strategy, outcome, answered, d.pdd_ms, *NO_MEDIA_FIELDS, *dpi))
         r, mos = mos_for(round(mouth_to_ear_ms(m.delay_ms, m.buffer_ms, codec.frame_ms)), round(m.loss_pct, 1),
                          codec.ie, codec.bpl, round(m.burst_r, 1))
         duration = d.held_s if outcome == COMPLETED or d.gave_up else self.spec.setup_timeout_s
-        return CallRecord(att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
-                          att.app, att.strategy, outcome, answered, d.pdd_ms, duration, m.loss_pct, m.late_pct,
-                          m.jitter_ms, m.delay_ms, r, mos, *dpi)
+        return _new(CallRecord, (att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
+                                 att.app, att.strategy, outcome, answered, d.pdd_ms, duration, m.loss_pct, m.late_pct,
+                                 m.jitter_ms, m.delay_ms, r, mos, *dpi))
 
     def _expected_pdd_ms(self, plan: CallPlan) -> float:
         """``expected_pdd_ms``, remembered per shape (the plan's all but its attempt)."""

@@ -16,7 +16,7 @@ Definitions (RFC 6076 where it has one):
 
 A ``Tally`` takes the records one by one as calls and flows end, and keeps only what
 these numbers need, exactly: counts; the values that repeat (MOS, time-to-block) as
-counts by value; the loss's exact running sum (as ``math.fsum`` keeps it); the post-dial
+counts by value; the loss's exact running sum (an integer count of 2^-64); the post-dial
 delays, which carry each call's queueing and do not repeat, as 8-byte floats; and the last
 outcome of the intents still going. A run need not keep its records, then (``testbed run
 --no-csv --no-html``).
@@ -37,6 +37,8 @@ from testbed.call.records import CAPACITY, COMPLETED, USER_CAUSED, CallRecord, F
 from testbed.policy.model import ALLOW
 from testbed.traffic.apps import PROFILES
 
+LOSS_EXPONENT = 64
+LOSS_UNITS = 2.0 ** LOSS_EXPONENT   # a loss rounded to 0.001 is a whole number of 2^-64: summed as an int
 SORT_CHUNK = 65536   # post-dial delays sorted this many at a time (the median's working memory)
 
 Counts = dict[Any, int]   # value → how many times it came
@@ -99,20 +101,14 @@ def _counted_p10(counts: Counts) -> float | None:
     return round(_at_ranks(_expand(counts), [_p10_rank(n)])[0], 3) if n else None
 
 
-def _exact_add(partials: list[float], x: float) -> None:
-    """Add ``x`` to an exact sum held as non-overlapping partials (Shewchuk 1997, the algorithm
-    of ``math.fsum``, which then rounds them correctly: the same as ``fsum`` of every value)."""
-    i = 0
-    for y in partials:
-        if abs(x) < abs(y):
-            x, y = y, x
-        hi = x + y
-        lo = y - (hi - x)
-        if lo:
-            partials[i] = lo
-            i += 1
-        x = hi
-    partials[i:] = [x]
+def _as_floats(whole: int, exponent: int) -> list[float]:
+    """``whole × 2**exponent`` as floats whose exact sum it is (each takes the next 53 bits)."""
+    out = []
+    while whole:
+        hi = float(whole)
+        out.append(math.ldexp(hi, exponent))
+        whole -= int(hi)
+    return out
 
 
 def _sorted_merge(chunks: list[array]) -> Iterable[float]:
@@ -147,7 +143,7 @@ class _Group:
 
     def add(self, kind: _Kind, k: int) -> None:
         """``k`` records of one kind."""
-        _app, outcome, answered, dpi_app, action, _rule, ttb_packets, ttb_ms, mos, final = kind
+        _app, _strategy, outcome, answered, mos, dpi_app, action, _rule, ttb_packets, ttb_ms, final = kind
         self.attempts += k
         if answered:
             self.answered += k
@@ -189,9 +185,11 @@ class _Group:
         return _pct(self.completed, self.counted)
 
 
-# a kind of record: (app, outcome, answered, dpi_app, action, rule, ttb_packets, ttb_ms, mos, final), final
-# being the intent's outcome if the record ends it, else ""
-_Kind = tuple[str, str, bool, str, str, str, int, float, float, str]
+# a kind of record: its fields (app, strategy, outcome, answered) and (mos, dpi_app, action, rule, ttb_packets,
+# ttb_ms), sliced from it, and final: the intent's outcome if the record ends it, else ""
+_Kind = tuple[str, str, str, bool, float, str, str, str, int, float, str]
+assert CallRecord._fields[6:10] == ("app", "strategy", "outcome", "answered")
+assert CallRecord._fields[17:] == ("mos", "dpi_app", "action", "rule", "ttb_packets", "ttb_ms")
 
 
 class Tally:
@@ -201,7 +199,8 @@ class Tally:
     def __init__(self) -> None:
         self.kinds: dict[_Kind, list[int]] = {}   # kind → [its count]
         self.pdd = array("d")
-        self.loss: list[float] = []                  # completed calls' loss: its exact sum's partials
+        self.loss_sum = 0                            # completed calls' loss, in 2^-64 (exact: an int)
+        self.loss_rest: list[float] = []             # any finer than 2^-64 (none is: rounded to 0.001)
         self.open: dict[int, tuple[str, str]] = {}   # intent → (app, outcome so far, completed sticking), while it may go on
         self.flows = self.non_voip = self.non_voip_hit = 0
         self.flow_apps: dict[str, tuple[int, int, Counts]] = {}   # app → (flows, hit, DPI names)
@@ -218,7 +217,7 @@ class Tally:
         if not last:
             self.open[c.intent_id] = (c.app, final)
             final = ""
-        kind = (c.app, outcome, c.answered, c.dpi_app, c.action, c.rule, c.ttb_packets, c.ttb_ms, c.mos, final)
+        kind = c[6:10] + c[17:] + (final,)   # the fields the asserts above name
         count = self.kinds.get(kind)   # a cell, so that a known kind costs one lookup
         if count is None:
             self.kinds[kind] = [1]
@@ -227,7 +226,12 @@ class Tally:
         if c.pdd_ms is not None:
             self.pdd.append(c.pdd_ms)
         if outcome == COMPLETED:
-            _exact_add(self.loss, c.loss_pct)
+            scaled = c.loss_pct * LOSS_UNITS
+            whole = int(scaled)
+            if whole == scaled:
+                self.loss_sum += whole
+            else:
+                self.loss_rest.append(c.loss_pct)
 
     def flow(self, f: FlowRecord) -> None:
         self.flows += 1
@@ -245,8 +249,8 @@ class Tally:
         """``{rule label: {"calls": n, "flows": m}}``: the call attempts and non-VoIP flows each rule decided."""
         calls: Counter[str] = Counter()
         for kind, (k,) in self.kinds.items():
-            if kind[5]:
-                calls[kind[5]] += k
+            if kind[7]:
+                calls[kind[7]] += k
         flows = Counter(self.flow_rules)
         return {label: {"calls": calls[label], "flows": flows[label]} for label in sorted(calls | flows)}
 
@@ -265,16 +269,20 @@ class Tally:
         """Attempts by outcome, by name."""
         counts: Counter[str] = Counter()
         for kind, (k,) in self.kinds.items():
-            counts[kind[1]] += k
+            counts[kind[2]] += k
         return dict(sorted(counts.items()))
 
     def completed_mos(self) -> list[float]:
         """Every completed call's MOS (ascending), for the report's plots."""
         counts: Counter[float] = Counter()
         for kind, (k,) in self.kinds.items():
-            if kind[1] == COMPLETED:
-                counts[kind[8]] += k
+            if kind[2] == COMPLETED:
+                counts[kind[4]] += k
         return list(_expand(counts))
+
+    def loss_total(self) -> float:
+        """The completed calls' loss summed: the exact sum, rounded once (``math.fsum``'s)."""
+        return math.fsum(_as_floats(self.loss_sum, -LOSS_EXPONENT) + self.loss_rest)
 
     def median_pdd(self) -> float | None:
         return _median_of(_sorted_merge([self.pdd]), len(self.pdd))
@@ -300,7 +308,7 @@ class Tally:
             "median_mos": _counted_median(g.mos),
             "p10_mos": _counted_p10(g.mos),
             "median_pdd_ms": self.median_pdd(),
-            "mean_loss_pct": round(math.fsum(self.loss) / completed, 3) if completed else None,
+            "mean_loss_pct": round(self.loss_total() / completed, 3) if completed else None,
             "hit_pct": _pct(g.hit, g.attempts),
             "median_ttb_ms": _counted_median(g.ttb_ms),
             "median_ttb_packets": _counted_median(g.ttb_packets),

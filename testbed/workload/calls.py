@@ -21,11 +21,11 @@ an intent starts once its source has drawn the next gap.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import itertools
 import math
 import random
+from bisect import bisect_right
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -87,21 +87,17 @@ class Intent:
     __slots__ = ("w", "ident", "sub", "app", "holding", "picks_up", "ott", "attempt")
 
     def __init__(self, w: CallWorkload, ident: int, sub: Subscriber, app: str) -> None:
+        """Draw the holding time and the callee's answers (``place`` makes the first attempt)."""
         self.w, self.ident, self.sub, self.app = w, ident, sub, app
         self.ott = w._ott[app]  # the operator's own service never goes through the user's workaround
         self.attempt = 0
-
-    def start(self) -> None:
-        """Draw the holding time and the callee's answers, and place the first attempt."""
-        w = self.w
         self.holding = w.rng.expovariate(w._holding_rate) if w._holding_rate else w.holding()
-        answer, attempts = w.spec.answer_probability, w._attempts
+        answer, attempts = w._answer, w._attempts
         if answer >= 1:
             self.picks_up = w._all_answer
         else:
             draw = w._answers.random
             self.picks_up = (draw() < answer,) if attempts == 1 else tuple([draw() < answer for _ in range(attempts)])
-        self.place()
 
     def place(self, _: Any = None) -> None:
         """The next attempt (``_``: the back-off's timeout, when it is a retry)."""
@@ -110,9 +106,10 @@ class Intent:
             sub.strategy, sub.failures = "none", 0   # calls work again: back to the plain app
         attempt = self.attempt = self.attempt + 1
         call_id = w._next_call = w._next_call + 1
-        w.network.place(w.env, Attempt(call_id, self.ident, attempt, sub, self.app,
-                                       sub.strategy if self.ott else "none", self.holding,
-                                       self.picks_up[attempt - 1]), self.ended)
+        # an Attempt from all its fields in order, without its __new__'s Python frame
+        w.network.place(w.env, tuple.__new__(Attempt, (call_id, self.ident, attempt, sub, self.app,
+                                                       sub.strategy if self.ott else "none", self.holding,
+                                                       self.picks_up[attempt - 1])), self.ended)
 
     def ended(self, record: CallRecord) -> None:
         w = self.w
@@ -169,7 +166,9 @@ class CallWorkload:
         self.circumvention = circumvention
         weights = spec.diurnal or (1.0,)
         self._diurnal = [w / max(weights) for w in weights]
+        self._n_subs, self._last_app = len(self.subscribers), len(self.apps) - 1
         self._forget_s = circumvention.forget_after_s
+        self._answer = spec.answer_probability
         self._attempts = spec.retry.max_attempts
         self._all_answer = (True,) * self._attempts
         self._ott = {app: PROFILES[app].ott for app in PROFILES}
@@ -186,10 +185,11 @@ class CallWorkload:
         hour = int((self.spec.start_hour + t / 3600) % 24)
         return self._diurnal[hour]
 
-    def _poisson(self, per_hour: float, arrive: Callable[[], Intent | None]) -> None:
+    def _poisson(self, per_hour: float, arrive: Callable[[], tuple[Subscriber, str] | None]) -> None:
         """Poisson arrivals at the peak rate, thinned to the diurnal profile, until the end: each
         a timeout whose callback takes the arrival and draws the next (callbacks, not a process).
-        ``arrive()`` may return an intent, to start once the next gap is drawn."""
+        ``arrive()`` may return a call's (subscriber, app): its intent starts once the next gap
+        is drawn."""
         if per_hour <= 0:
             return
         peak = per_hour / 3600 / (sum(self._diurnal) / len(self._diurnal))
@@ -197,12 +197,14 @@ class CallWorkload:
         flat = len(self._diurnal) == 1
 
         def next_arrival(tick: simpy.Event | None = None) -> None:
-            intent = None
+            call = None
             if tick is not None and (flat or rng.random() < self._rate_factor(env.now)):
-                intent = arrive()
+                call = arrive()
             gap = rng.expovariate(peak)
-            if intent is not None:
-                intent.start()
+            if call is not None:
+                self._next_intent += 1
+                self.in_flight += 1
+                Intent(self, self._next_intent, *call).place()
             if env.now + gap < end:
                 if tick is None:
                     Timeout(env, gap).callbacks.append(next_arrival)
@@ -223,13 +225,10 @@ class CallWorkload:
             env.process(self._ticker(self.progress))
         yield env.timeout(0)
 
-    def _new_call(self) -> Intent:
-        random, subs, shares = self.rng.random, self.subscribers, self._cum_shares
-        sub = subs[int(random() * len(subs))]
-        app = self.apps[min(bisect.bisect(shares, random() * shares[-1]), len(shares) - 1)]
-        ident = self._next_intent = self._next_intent + 1
-        self.in_flight += 1
-        return Intent(self, ident, sub, app)
+    def _new_call(self) -> tuple[Subscriber, str]:
+        random, shares = self.rng.random, self._cum_shares
+        return (self.subscribers[int(random() * self._n_subs)],
+                self.apps[min(bisect_right(shares, random() * shares[-1]), self._last_app)])
 
     def _new_flow(self, app: str) -> None:
         sub = self.subscribers[int(self.rng.random() * len(self.subscribers))]
