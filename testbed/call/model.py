@@ -46,15 +46,6 @@ from testbed.workload.calls import Attempt
 NO_ANSWER_RINGS = 4            # the caller gives up after this many ring periods
 KEPT_PER_SHAPE = 4096          # what is remembered per shape or its flows, at most (variants: 0 makes one a call)
 SIGNALLING_PHASE, MEDIA_PHASE = "signalling", "media"
-# a record's fields, in order, after ``answered``: pdd_ms, then these (as a call without media has them),
-# then the DPI's (``CallModel._dpi_part``)
-MEDIA_FIELDS = ("duration_s", "loss_pct", "late_pct", "jitter_ms", "delay_ms", "r_factor", "mos")
-NO_MEDIA_FIELDS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)   # one a media field
-DPI_FIELDS = ("dpi_app", "action", "rule", "ttb_packets", "ttb_ms")
-assert CallRecord.columns()[10:] == ["pdd_ms", *MEDIA_FIELDS, *DPI_FIELDS], "CallRecord's fields moved"
-assert len(NO_MEDIA_FIELDS) == len(MEDIA_FIELDS)
-UNCARRIED = tuple(CallRecord._field_defaults[f] for f in CallRecord.columns()[10:])   # an attempt nothing carried
-_new = tuple.__new__   # a named tuple from all its fields in order, without its __new__'s Python frame
 _ALLOW = Action(ALLOW)
 
 
@@ -220,24 +211,30 @@ class CallModel:
 
     def record(self, att: Attempt, t_start: float, outcome: str, plan: CallPlan | None = None,
                d: Delivery | None = None, answered: bool = False) -> CallRecord:
-        """The call's record: the only place one is built (by position, every field: see ``MEDIA_FIELDS``)."""
+        """The call's record: the only place one is built."""
         sub = att.subscriber
-        if d is None or plan is None:
-            #                        call_id      intent_id      attempt      t_start  subscriber operator
-            return _new(CallRecord, (att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
-                                     att.app, att.strategy, outcome, answered) + UNCARRIED)
+        if d is None or plan is None:   # nothing carried it (busy, the relay full)
+            return CallRecord(call_id=att.call_id, intent_id=att.intent_id, attempt=att.attempt, t_start=t_start,
+                              subscriber=sub.ident, operator=sub.operator, app=att.app, strategy=att.strategy,
+                              outcome=outcome, answered=answered)
         found = self._dpi_parts.get(id(d.seen))
-        dpi = found[1] if found is not None and found[0] is d.seen else self._dpi_part(d.seen)
+        dpi_app, action, rule, ttb_packets, ttb_ms = (found[1] if found is not None and found[0] is d.seen
+                                                      else self._dpi_part(d.seen))
         m, codec = d.media, plan.shape.profile.codec
         if m is None or codec is None or (outcome != COMPLETED and outcome != DROPPED):
-            return _new(CallRecord, (att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
-                                     att.app, att.strategy, outcome, answered, d.pdd_ms, *NO_MEDIA_FIELDS, *dpi))
+            return CallRecord(call_id=att.call_id, intent_id=att.intent_id, attempt=att.attempt, t_start=t_start,
+                              subscriber=sub.ident, operator=sub.operator, app=att.app, strategy=att.strategy,
+                              outcome=outcome, answered=answered, pdd_ms=d.pdd_ms, dpi_app=dpi_app, action=action,
+                              rule=rule, ttb_packets=ttb_packets, ttb_ms=ttb_ms)
         r, mos = mos_for(round(mouth_to_ear_ms(m.delay_ms, m.buffer_ms, codec.frame_ms)), round(m.loss_pct, 1),
                          codec.ie, codec.bpl, round(m.burst_r, 1))
-        duration = d.held_s if outcome == COMPLETED or d.gave_up else self.spec.setup_timeout_s
-        return _new(CallRecord, (att.call_id, att.intent_id, att.attempt, t_start, sub.ident, sub.operator,
-                                 att.app, att.strategy, outcome, answered, d.pdd_ms, duration, m.loss_pct, m.late_pct,
-                                 m.jitter_ms, m.delay_ms, r, mos, *dpi))
+        return CallRecord(call_id=att.call_id, intent_id=att.intent_id, attempt=att.attempt, t_start=t_start,
+                          subscriber=sub.ident, operator=sub.operator, app=att.app, strategy=att.strategy,
+                          outcome=outcome, answered=answered, pdd_ms=d.pdd_ms,
+                          duration_s=d.held_s if outcome == COMPLETED or d.gave_up else self.spec.setup_timeout_s,
+                          loss_pct=m.loss_pct, late_pct=m.late_pct, jitter_ms=m.jitter_ms, delay_ms=m.delay_ms,
+                          r_factor=r, mos=mos, dpi_app=dpi_app, action=action, rule=rule, ttb_packets=ttb_packets,
+                          ttb_ms=ttb_ms)
 
     def _expected_pdd_ms(self, plan: CallPlan) -> float:
         """``expected_pdd_ms``, remembered per shape (the plan's all but its attempt)."""
