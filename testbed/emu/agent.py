@@ -151,7 +151,11 @@ class Agent:
             self.sel.register(sock, selectors.EVENT_WRITE, lambda s, m: self._connected(flow))
             self.at(time.time() + flow.spec.setup_timeout, flow.connect_timeout)
             return
-        sock.connect(flow.peer)
+        try:
+            sock.connect(flow.peer)
+        except OSError:   # no route: a tunnel's kill switch while the tunnel is down
+            flow.fail("refused")
+            return
         self.sel.register(sock, selectors.EVENT_READ, lambda s, m: self._read(flow))
         flow.begin(time.time())
 

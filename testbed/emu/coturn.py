@@ -24,7 +24,7 @@ from testbed.traffic.circumvention import TURN_PASSWORD, TURN_REALM, TURN_USER
 
 PORT = 443
 RELAY_PORTS = (49152, 65535)
-LISTEN_PORTS = range(20000, 30000)   # the relay clients' loopback ports: below the agents' client ports
+LISTEN_PORTS = range(20000, 25000)   # the relay clients' loopback ports: below the agents' client ports
 READY_TIMEOUT_S = 15.0
 
 
@@ -40,21 +40,53 @@ def server_args(listen: str, pki: Pki, name: str, private: Path, log: Path) -> l
             "--log-file", str(log), "--simple-log", "--no-stdout-log"]
 
 
-def relay_args(server: str, peer: tuple[str, int], listen: int, ca: Path | None) -> list[str]:
+def relay_args(server: str, peer: tuple[str, int], listen: int, ca: Path | None, tcp_port: int = 0) -> list[str]:
     args = [sys.executable, "-m", "testbed.emu.turnrelay", "--server", server, "--port", str(PORT),
             "--user", TURN_USER, "--password", TURN_PASSWORD, "--peer", f"{peer[0]}:{peer[1]}",
-            "--listen", str(listen)]
+            "--listen", str(listen), "--tcp-port", str(tcp_port)]
     return args + ["--tls", str(ca)] if ca is not None else args
 
 
 @dataclass
 class RelayClient:
-    """A running relay client: where the app sends, and where the callee sees the call from."""
+    """A relay client: where the app sends, where the callee sees the call from (once allocated),
+    and the connection's own port (the 5-tuple the DPI sees)."""
 
     host: str
     proc: subprocess.Popen[bytes]
     listen: int
-    relayed: tuple[str, int]
+    relayed: tuple[str, int] = ("", 0)
+    tcp_port: int = 0
+    error: str = ""
+    log: Path | None = None
+
+    def poll(self) -> bool:
+        """Has it answered (allocated, or failed)? Never blocks."""
+        if self.relayed[1] or self.error:
+            return True
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 0)
+        if not ready:
+            if self.proc.poll() is not None:
+                self.error = f"exited {self.proc.returncode}"
+                return True
+            return False
+        line = self.proc.stdout.readline()
+        msg = json.loads(line) if line.startswith(b"{") else {"ev": "error", "error": f"exited {self.proc.poll()}"}
+        if msg["ev"] == "allocated":
+            self.relayed, self.tcp_port = tuple(msg["relayed"]), int(msg["local"])  # type: ignore[assignment]
+        else:
+            self.error = str(msg.get("error"))
+        return True
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None and self.proc.poll() is None:
+            self.proc.stdin.close()     # the relay ends when its stdin closes
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Coturn:
@@ -82,36 +114,42 @@ class Coturn:
         tail = self.log.read_text(errors="replace")[-800:] if self.log.exists() else ""
         raise RuntimeError(f"coturn did not start listening on {PORT}: {tail}")
 
-    def relay(self, host: str, peer: tuple[str, int], tls: bool = False) -> RelayClient:
-        """Start a relay client in ``host`` for one call to ``peer``; it has allocated when this returns."""
+    def start_relay(self, host: str, peer: tuple[str, int], tls: bool = False, tcp_port: int = 0) -> RelayClient:
+        """Start a relay client in ``host`` for one call to ``peer`` (``poll`` says when it allocated)."""
         node = self.s.net.get(host)
         listen = next(self._listen)
         logs = self.s.workdir / "logs" / f"turnrelay-{host}-{listen}.log"
         with open(logs, "wb") as err:
-            proc = node.popen(relay_args(self.s.ips[self.host], peer, listen, self.pki.ca if tls else None),
+            proc = node.popen(relay_args(self.s.ips[self.host], peer, listen, self.pki.ca if tls else None, tcp_port),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         self.s.state.process(proc.pid, f"turn relay client on {host}")
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT_S)
-        line = proc.stdout.readline() if ready else b""
-        msg = json.loads(line) if line.startswith(b"{") else {"ev": "error", "error": "no answer"}
-        if msg["ev"] != "allocated":
-            proc.kill()
-            raise RuntimeError(f"TURN relay client on {host}: {msg.get('error')} (see {logs})")
-        client = RelayClient(host, proc, listen, tuple(msg["relayed"]))  # type: ignore[arg-type]
+        client = RelayClient(host, proc, listen, log=logs)
         self.relays.append(client)
         return client
 
+    def relay(self, host: str, peer: tuple[str, int], tls: bool = False, tcp_port: int = 0) -> RelayClient:
+        """``start_relay``, waiting until it allocated; raises if it did not."""
+        client = self.start_relay(host, peer, tls, tcp_port)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not client.poll():
+            if time.monotonic() > deadline:
+                client.error = "no answer"
+                break
+            time.sleep(0.02)
+        if client.error:
+            client.stop()
+            raise RuntimeError(f"TURN relay client on {host}: {client.error} (see {client.log})")
+        return client
+
+    def forget(self, client: RelayClient) -> None:
+        """A call's relay is over: stop it."""
+        client.stop()
+        if client in self.relays:
+            self.relays.remove(client)
+
     def close(self) -> None:
         for client in self.relays:
-            if client.proc.stdin is not None and client.proc.poll() is None:
-                client.proc.stdin.close()     # the relay ends when its stdin closes
-        for client in self.relays:
-            try:
-                client.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                client.proc.kill()
-                client.proc.wait()
+            client.stop()
         self.relays.clear()
         if self.server is not None and self.server.poll() is None:
             self.server.terminate()

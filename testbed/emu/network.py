@@ -16,8 +16,10 @@ a process polls the mailbox every ``POLL_S`` of a ``simpy.rt.RealtimeEnvironment
 Each DPI switch runs the policy of its operator; ``set_policies`` (a phase of a timeline)
 reloads the running switches (``Session.reload``): a call meets the policies of its start.
 
-Not carried yet: a circumvention's second leg (the VPN or TURN server's path on to the
-app's relay): circumvented calls end at the first hop.
+A strategy with a real daemon (``vpn``, ``vpn-tcp443``, ``turn-tcp443``; ``testbed.emu.circumvent``)
+carries the app's own flows through it, on to the app's server: the DPI sees the tunnel or
+the relay's connection, and the call's ``Seen`` is what it did to that. Without daemons
+(``daemons=None``), or for the other strategies, the plan's wrapped bytes go to the first hop.
 """
 
 from __future__ import annotations
@@ -34,14 +36,18 @@ from testbed.call.model import Delivery, Seen, retimed
 from testbed.call.plan import CallPlan, Planner
 from testbed.call.records import CallRecord
 from testbed.config.scenario import Workload as WorkloadSpec
+from testbed.dpi.flow import FlowKey
 from testbed.dpi.rules import action_text
 from testbed.emu import probes
 from testbed.emu.capture import Evidence
+from testbed.emu.circumvent import Daemons
 from testbed.emu.delivery import FlowResult, delivery
 from testbed.emu.forwarding import Passage
 from testbed.emu.mailbox import Steps, Timeout
+from testbed.emu.openvpn import TRANSPORTS
 from testbed.emu.placement import FlowSpec, place
 from testbed.emu.session import Session
+from testbed.packets.ip import UDP, addr_text
 from testbed.policy import compiler
 from testbed.probe.ooni import Reached
 from testbed.probe.reach import ReachPlan
@@ -74,8 +80,8 @@ def drive(env: simpy.Environment, session: Session, steps: Steps) -> Generator[A
 class EmuNetwork:
     """Carries plans on a running ``Session``; every call's own bytes (no variants)."""
 
-    def __init__(self, session: Session, spec: WorkloadSpec, seed: int) -> None:
-        self.session, self.spec = session, spec
+    def __init__(self, session: Session, spec: WorkloadSpec, seed: int, daemons: Daemons | None = None) -> None:
+        self.session, self.spec, self.daemons = session, spec, daemons
         self.planner = Planner(session.topo, seed, variants=0)
         self.operators = {dpi: str(session.topo.nodeInfo(dpi).get("operator", "")) for dpi in session.compiled}
         self.dpi_of = {op: dpi for dpi, op in self.operators.items()}
@@ -105,16 +111,21 @@ class EmuNetwork:
     def seen(self, spec: FlowSpec, operator: str, compiled_now: dict[str, compiler.Compiled]) -> Seen:
         """The controller's verdict on a flow, or the proactive rule whose entries matched it (of
         the policies the switches ran when the call started: ``compiled_now``)."""
-        found = self.session.verdicts.get(spec.key)
+        return self.seen_key(spec.key, spec.plan.role, operator, compiled_now)
+
+    def seen_key(self, key: FlowKey, role: str, operator: str, compiled_now: dict[str, compiler.Compiled]) -> Seen:
+        """``seen`` of a flow by its 5-tuple (a tunnel's, a relay's connection)."""
+        found = self.session.verdicts.get(key)
         if found is not None:
-            return Seen.of(spec.plan.role, found.verdict)
+            return Seen.of(role, found.verdict)
         compiled = compiled_now.get(operator) or next(iter(compiled_now.values()))
-        rule = compiler.proactive_rule(compiled, spec.key)
+        rule = compiler.proactive_rule(compiled, key)
         if rule is None or not rule.action.hits:
-            return Seen(spec.plan.role)
+            return Seen(role)
         label = rule.label(compiled.policy.name)
-        return Seen(spec.plan.role, "", rule.action, label, 1, 0.0,
-                    f"{spec.plan.l4.upper()} {spec.client_ip}:{spec.client_port} → {spec.server_ip}:{spec.plan.server_port} "
+        proto, client, cport, server, sport = key
+        return Seen(role, "", rule.action, label, 1, 0.0,
+                    f"{'UDP' if proto == UDP else 'TCP'} {addr_text(client)}:{cport} → {addr_text(server)}:{sport} "
                     f"in packet 1 (an OpenFlow entry); rule {label} {action_text(rule.action)}")
 
     # -- carrying --------------------------------------------------------------------------
@@ -129,6 +140,9 @@ class EmuNetwork:
         return [FlowResult(s.plan, reports[(s.id, "client")], reports[(s.id, "server")]) for s in specs]
 
     def carry(self, env: simpy.Environment, plan: CallPlan) -> Generator[Any, Any, Delivery]:
+        if self.daemons is not None and self.daemons.carries(plan.strategy.name):
+            found = yield from self._carry_through_daemon(env, plan)
+            return found
         att, route = plan.attempt, plan.route
         sub, codec = att.subscriber, plan.profile.codec
         assert codec is not None
@@ -146,6 +160,52 @@ class EmuNetwork:
         media_specs = self._specs(media, sub.host, route.first_hop, hold, codec.frame_ms)
         media_results = yield from self._run(env, media_specs)
         seen = self._seen(att.call_id, att.attempt, specs + media_specs, sub.operator, compiled)
+        return delivery(seen, results, media_results)
+
+    def _carry_through_daemon(self, env: simpy.Environment, plan: CallPlan) -> Generator[Any, Any, Delivery]:
+        """The app's own flows through the strategy's real daemon to the app's server (module doc)."""
+        daemons, att, route = self.daemons, plan.attempt, plan.route
+        assert daemons is not None
+        sub, codec, compiled, name = att.subscriber, plan.profile.codec, self.compiled, plan.strategy.name
+        assert codec is not None
+        hold = att.holding_s if att.answers else 0.0
+        server_ip = self.session.ips[route.server]
+        relays: list[Any] = []
+        mark, via = 0, ""
+        if name in TRANSPORTS:
+            up, key = daemons.tunnel(sub.host, name)
+            flows, keys = list(plan.variant.inner), [key] * len(plan.variant.inner)
+            if not up:   # blocked at its handshake: nothing of the call leaves the host
+                return Delivery(tuple(self.seen_key(key, p.role, sub.operator, compiled) for p in flows), False)
+            mark, via = TRANSPORTS[name].mark, self.session.ips[route.first_hop]
+        else:            # TURN relays the media
+            flows = [p for p in plan.variant.inner if p.role != SIGNALLING]
+            for p in flows:
+                relays.append((yield from daemons.relay(env, sub.host, (server_ip, p.server_port))))
+            keys = [daemons.relay_key(r) for r in relays]
+            if any(r.error for r in relays):
+                for r in relays:
+                    daemons.done(r)
+                return Delivery(tuple(self.seen_key(k, p.role, sub.operator, compiled) for k, p in zip(keys, flows)),
+                                False)
+        specs = self._specs(flows, sub.host, route.server, hold, codec.frame_ms)
+        for i, spec in enumerate(specs):
+            if relays:
+                specs[i] = replace(spec, client_to=("127.0.0.1", relays[i].listen), client_seen=relays[i].relayed)
+            else:
+                port = daemons.client_port()
+                specs[i] = replace(spec, client_port=port, mark=mark, client_seen=(via, port))
+        signalling = [s for s in specs if s.plan.role == SIGNALLING]
+        results: list[FlowResult] = []
+        if signalling:
+            results = yield from self._run(env, signalling)
+        if not signalling or not any(r.client.error or r.client.aborted for r in results):
+            media_results = yield from self._run(env, [s for s in specs if s.plan.role != SIGNALLING])
+        else:
+            media_results = []
+        for r in relays:
+            daemons.done(r)
+        seen = tuple(self.seen_key(k, s.plan.role, sub.operator, compiled) for k, s in zip(keys, specs))
         return delivery(seen, results, media_results)
 
     def _seen(self, call_id: int, attempt: int, specs: list[FlowSpec], operator: str,

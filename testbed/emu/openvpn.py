@@ -66,9 +66,11 @@ def server_args(t: Transport, listen: str, pki: Pki, server_name: str, log: Path
             "--verb", "3", "--log", str(log)]
 
 
-def client_args(t: Transport, server: str, pki: Pki, server_name: str, log: Path) -> list[str]:
+def client_args(t: Transport, server: str, pki: Pki, server_name: str, log: Path, lport: int = 0) -> list[str]:
+    """``lport``: the client's own port (its tunnel's 5-tuple known in advance); 0: any."""
+    local = ["--bind", "--lport", str(lport)] if lport else ["--nobind"]
     return ["openvpn", "--client", "--remote", server, str(t.port),
-            "--proto", "udp4" if t.proto == "udp" else "tcp4-client", "--nobind",
+            "--proto", "udp4" if t.proto == "udp" else "tcp4-client", *local,
             "--dev", t.device, "--dev-type", "tun", "--disable-dco",
             "--ca", str(pki.ca), "--cert", str(pki.client.cert), "--key", str(pki.client.key),
             "--tls-auth", str(pki.tls_auth), "1", "--remote-cert-tls", "server",
@@ -78,12 +80,21 @@ def client_args(t: Transport, server: str, pki: Pki, server_name: str, log: Path
             "--verb", "3", "--log", str(log)]
 
 
+def kill_switch(t: Transport) -> list[list[str]]:
+    """Commands in the client's host, before the tunnel: marked sockets look up their own table,
+    which holds a blackhole until the tunnel's route comes — a marked flow never leaves the
+    host outside the tunnel (its connect fails instead), tunnel up or not, as VPN apps' kill
+    switches do."""
+    return [["sh", "-c", f"ip rule del fwmark {hex(t.mark)} lookup {t.table} 2>/dev/null; "
+                         f"ip rule add fwmark {hex(t.mark)} lookup {t.table} priority {t.table}"],
+            ["ip", "route", "replace", "blackhole", "default", "metric", "4000", "table", str(t.table)]]
+
+
 def client_routing(t: Transport) -> list[list[str]]:
-    """Commands in the client's host: marked sockets go into the tunnel, nothing else does.
-    Reverse-path filtering is off on the tun device: replies come back on it from addresses the
-    main table routes out of the host's link."""
-    return [["ip", "rule", "add", "fwmark", hex(t.mark), "lookup", str(t.table), "priority", str(t.table)],
-            ["ip", "route", "replace", "default", "dev", t.device, "table", str(t.table)],
+    """Commands in the client's host once the tunnel is up: its table's route is the tun device.
+    Reverse-path filtering is off on it: replies come back on it from addresses the main table
+    routes out of the host's link."""
+    return [["ip", "route", "replace", "default", "dev", t.device, "table", str(t.table)],
             ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", f"net.ipv4.conf.{t.device}.rp_filter=0"]]
 
 
@@ -126,14 +137,15 @@ class OpenVpn:
     def _wait_ready(self, host: str, name: str, log: Path, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         proc = self.procs[(host, name)]
-        while time.monotonic() < deadline:
+        while True:
             if log.exists() and READY_LINE in log.read_text(errors="replace"):
                 return True
             if proc.poll() is not None:
                 raise RuntimeError(f"openvpn {name} on {host} exited {proc.returncode}: "
                                    f"{log.read_text(errors='replace')[-800:] if log.exists() else ''}")
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.1)
-        return False
 
     def start_server(self, name: str) -> None:
         t = TRANSPORTS[name]
@@ -145,21 +157,34 @@ class OpenVpn:
         for args in server_forwarding(t, str(node.defaultIntf())):
             self._cmd(self.server_host, args)
 
-    def connect(self, host: str, name: str, timeout: float = READY_TIMEOUT_S) -> str | None:
+    def connect(self, host: str, name: str, timeout: float = READY_TIMEOUT_S, lport: int = 0) -> str | None:
         """Start the client in ``host`` and route marked sockets into it; its tunnel address, or
         None when the tunnel did not come up within ``timeout`` (blocked, for instance)."""
+        return self.connect_all([host], name, timeout, {host: lport} if lport else None)[host]
+
+    def connect_all(self, hosts: list[str], name: str, timeout: float = READY_TIMEOUT_S,
+                    lports: dict[str, int] | None = None) -> dict[str, str | None]:
+        """``connect`` for several hosts at once: every client started, then each waited for
+        (one deadline for all)."""
         t = TRANSPORTS[name]
-        log = self._start(host, name, client_args(t, self.s.ips[self.server_host], self.pki, self.server_host,
-                                                  self.logs / f"openvpn-{host}-{name}.log"))
-        if not self._wait_ready(host, name, log, timeout):
-            return None
-        for args in client_routing(t):
-            self._cmd(host, args)
-        out = self.s.net.get(host).cmd("ip", "-o", "-4", "addr", "show", "dev", t.device)
-        return tunnel_address(out)
+        for host in hosts:
+            for args in kill_switch(t):
+                self._cmd(host, args)
+        logs = {h: self._start(h, name, client_args(t, self.s.ips[self.server_host], self.pki, self.server_host,
+                                                    self.logs / f"openvpn-{h}-{name}.log", (lports or {}).get(h, 0)))
+                for h in hosts}
+        deadline = time.monotonic() + timeout
+        out: dict[str, str | None] = {}
+        for host in hosts:
+            out[host] = None
+            if self._wait_ready(host, name, logs[host], max(0.0, deadline - time.monotonic())):
+                for args in client_routing(t):
+                    self._cmd(host, args)
+                out[host] = tunnel_address(self.s.net.get(host).cmd("ip", "-o", "-4", "addr", "show", "dev", t.device))
+        return out
 
     def disconnect(self, host: str, name: str) -> None:
-        """Stop a client; its routing goes with it (the table's route needed the device)."""
+        """Stop a client; the table's route goes with the device, the kill switch stays."""
         proc = self.procs.pop((host, name), None)
         if proc is None:
             return
@@ -169,8 +194,6 @@ class OpenVpn:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        t = TRANSPORTS[name]
-        self.s.net.get(host).cmd("ip", "rule", "del", "fwmark", hex(t.mark), "lookup", str(t.table))
 
     def close(self) -> None:
         for host, name in list(self.procs):

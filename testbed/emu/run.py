@@ -22,6 +22,7 @@ import simpy.rt
 from testbed.config.limits import slug
 from testbed.config.scenario import Scenario
 from testbed.emu.capture import Evidence
+from testbed.emu.circumvent import Daemons
 from testbed.emu.messages import Decided, Late
 from testbed.emu.network import EmuNetwork
 from testbed.emu.session import Session
@@ -31,8 +32,8 @@ from testbed.timeline import policy_for, steps
 
 
 class EmuRunner:
-    def __init__(self, scenario: Scenario, session: Session) -> None:
-        self.scenario, self.session = scenario, session
+    def __init__(self, scenario: Scenario, session: Session, daemons: Daemons | None = None) -> None:
+        self.scenario, self.session, self.daemons = scenario, session, daemons
         self.windows: list[dict[str, Any]] = []
 
     def run_cell(self, scenario: Scenario, policy_name: str, circ_name: str,
@@ -45,8 +46,9 @@ class EmuRunner:
                              later=tuple(p for s in cell_steps[1:] for p in s.policies.values()))
         pcap = session.start_capture(f"dpi-{slug(policy_name)}--{slug(circ_name)}.pcapng")  # a policy may be a path
         first_event = len(session.events)
+        tunnels = self.daemons.start_cell(scenario.circumventions[circ_name].strategy) if self.daemons else {}
         env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
-        network = EmuNetwork(session, scenario.workload, scenario.seed)
+        network = EmuNetwork(session, scenario.workload, scenario.seed, self.daemons)
         started = time.time()
         # until the last call, retry and flow is over: nothing left to schedule
         cell = play(env, network, scenario, policy_name, circ_name, progress)
@@ -55,7 +57,9 @@ class EmuRunner:
         assert evidence is not None
         events = session.events[first_event:]
         self.windows.append({"policy": policy_name, "circumvention": circ_name, "wall_start": started,
-                             "wall_end": ended, "pcap": pcap.name if pcap else None})
+                             "wall_end": ended, "pcap": pcap.name if pcap else None,
+                             **({"tunnels_up": sum(ip is not None for ip in tunnels.values()),
+                                 "tunnels": len(tunnels)} if tunnels else {})})
         decided = [e for e in events if isinstance(e, Decided)]
         dpi = {"verdicts": len(decided), "late_packet_ins": sum(isinstance(e, Late) for e in events),
                "actions": _count(e.verdict.action.kind for e in decided), **network.tally,
@@ -83,6 +87,8 @@ class EmuRunner:
                               "bandwidth": "HTB (tc) on every link with a bw",
                               "delay_jitter_loss": s.shaper,
                               "degrade": "DSCP mark by the DPI; iptables statistic + NFQUEUE delayer at receivers",
+                              "circumvention": "OpenVPN 2.6 (vpn, vpn-tcp443), coturn 4.6 (turn-tcp443): "
+                                               "the app's own flows through the real daemon to its server",
                               # in the results directory (renamed when complete): one per cell
                               "pcaps": [w["pcap"] for w in self.windows if w["pcap"]],
                               "cells": self.windows}}
@@ -104,7 +110,9 @@ def emulated_runner(scenario: Scenario, out_dir: Path) -> Iterator[EmuRunner]:
         session.__enter__()
     except EmulationUnavailable as exc:
         raise SystemExit(f"testbed run --emulate: {exc}") from None
+    daemons = Daemons(session)
     try:
-        yield EmuRunner(scenario, session)
+        yield EmuRunner(scenario, session, daemons)
     finally:
+        daemons.close()
         session.close()

@@ -37,7 +37,8 @@ def _say(event: str, **fields: object) -> None:
 
 class Relay:
     def __init__(self, args: argparse.Namespace) -> None:
-        raw = socket.create_connection((args.server, args.port), timeout=SETUP_TIMEOUT_S)
+        raw = socket.create_connection((args.server, args.port), timeout=SETUP_TIMEOUT_S,
+                                       source_address=("0.0.0.0", args.tcp_port))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # voice frames must not wait for ACKs
         if args.tls:
             context = ssl.create_default_context(cafile=args.tls)
@@ -73,7 +74,7 @@ class Relay:
         self._exchange(self.client.create_permission(self.peer_ip), turn.CREATE_PERMISSION)
         self._exchange(self.client.channel_bind(turn.FIRST_CHANNEL, self.peer_ip, self.peer_port), turn.CHANNEL_BIND)
         _say("allocated", relayed=self.client.relayed, mapped=self.client.mapped, channel=turn.FIRST_CHANNEL,
-             listen=self.udp.getsockname()[1])
+             listen=self.udp.getsockname()[1], local=self.conn.getsockname()[1])
 
     def run(self) -> None:
         self.conn.settimeout(None)
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--password", required=True)
     p.add_argument("--peer", required=True, help="IP:PORT the relay sends to")
     p.add_argument("--listen", type=int, default=0, help="local UDP port the app sends to (127.0.0.1)")
+    p.add_argument("--tcp-port", type=int, default=0, help="the connection's own port (0: any)")
     args = p.parse_args(argv)
     try:
         relay = Relay(args)

@@ -4,7 +4,9 @@ Under anrt-2016: WhatsApp calls through real OpenVPN (UDP 1194, TCP 443) and thr
 coturn (TURN over TCP and TLS on 443) complete end to end with media at the callee, while the
 same call from the same host outside the tunnel is dropped at its signature; a SIPp call to the
 operator's SIP server passes and one to an outside SIP server fails. Then the
-VPN-fingerprinting policy stops the OpenVPN tunnels from coming up at all.
+VPN-fingerprinting policy stops the OpenVPN tunnels from coming up at all; tshark reads the
+run's capture without an error; and a short workload's cells carry their adopters' calls
+through the daemons (``testbed.emu.circumvent``), as ``testbed run --emulate`` does.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from testbed import referee
-from testbed.emu import pki as pkimod
-from testbed.emu.coturn import Coturn
-from testbed.emu.openvpn import TRANSPORTS, OpenVpn
+from testbed.emu.circumvent import STRATEGIES, Daemons
+from testbed.emu.openvpn import TRANSPORTS
 from testbed.emu.session import Session
 from testbed.emu.sipp import Sipp
 from testbed.topo import path
@@ -36,14 +38,13 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     try:
         s.set_policies(policy("anrt-2016"))
         s.start_capture("dpi.pcapng")
-        pki = pkimod.make(s.state.private / "pki", ("tbvpn", "tbturn"))
-        vpn, turn, sipp = OpenVpn(s, pki), Coturn(s, pki), Sipp(s)
-        for name in TRANSPORTS:
-            vpn.start_server(name)
-        turn.start()
-        yield {"s": s, "topo": topo, "vpn": vpn, "turn": turn, "sipp": sipp, "pki": pki}
-        for service in (sipp, turn, vpn):
-            service.close()
+        found = Daemons(s)
+        for strategy in STRATEGIES:
+            found.server(strategy)
+        sipp = Sipp(s)
+        yield {"s": s, "topo": topo, "vpn": found.vpn, "turn": found.turn, "sipp": sipp, "daemons": found}
+        sipp.close()
+        found.close()
     finally:
         s.close()
 
@@ -126,7 +127,7 @@ def test_vpn_fingerprint_policy_stops_real_openvpn(daemons) -> None:
         vpn.disconnect("tb1s1", name)
     s.set_policies(policy("vpn-fingerprint"))
     before = set(s.verdicts)
-    assert {name: vpn.connect("tb1s1", name, timeout=8) for name in TRANSPORTS} == {"vpn": None, "vpn-tcp443": None}
+    assert {name: vpn.connect("tb1s1", name, timeout=5) for name in TRANSPORTS} == {"vpn": None, "vpn-tcp443": None}
     for t in TRANSPORTS.values():
         blocked = [v for v in _verdicts_to(s, "tbvpn", t.port) if v.key not in before]
         # the client retries; every attempt is fingerprinted within its first packets
@@ -154,3 +155,52 @@ def test_the_runs_capture_decodes_without_errors(daemons) -> None:
         assert expert.malformed == 0 and not expert.errors, name
     assert readings["openvpn"].protocols["openvpn"] > 500 and readings["turn"].protocols["stun"] > 5
     assert {"tls", "sip", "rtp"} <= set(readings["rest"].protocols)
+
+
+CELLS = """
+name: daemons-calls
+description: Calls through the real daemons, the call path of testbed run --emulate.
+seed: 5
+topology: {name: operator_edge, params: {subscribers: 2, access_loss_pct: 0, access_jitter_ms: 0}}
+policies: [anrt-2016, vpn-fingerprint]
+circumventions:
+  vpn: {strategy: vpn}
+  vpn-tcp443: {strategy: vpn-tcp443}
+  turn-tcp443: {strategy: turn-tcp443}
+workload:
+  duration_s: 8
+  subscribers: 20
+  calls_per_hour: 2700
+  apps: {whatsapp: {share: 0.5}, skype: {share: 0.5}}
+  holding: {distribution: exponential, mean_s: 4}
+  ring_s: 1
+  setup_timeout_s: 5
+  retry: {max_attempts: 1}
+"""
+
+
+def test_adopters_calls_go_through_the_daemons_in_the_call_path(daemons, tmp_path: Path) -> None:
+    """Every adopter (share 1) calls through the strategy's daemon: anrt-2016 lets the tunnels and
+    the relay through and the calls complete; vpn-fingerprint keeps the tunnels from coming up."""
+    from testbed.config.scenario import load_scenario
+    from testbed.emu.run import EmuRunner
+
+    (tmp_path / "daemons-calls.yaml").write_text(CELLS)
+    scenario = load_scenario(tmp_path / "daemons-calls.yaml")
+    runner = EmuRunner(scenario, daemons["s"], daemons["daemons"])
+    cells = {(p, c): runner.run_cell(scenario, p, c) for p, c in
+             (("anrt-2016", "vpn"), ("anrt-2016", "turn-tcp443"), ("vpn-fingerprint", "vpn-tcp443"))}
+    for (p, c), cell in cells.items():
+        print(f"\n{p} x {c}: {cell.outcomes} {cell.summary['ott_success_pct']}% OTT success; "
+              f"dpi {cell.extra['dpi']['actions']}")
+        assert len(cell.calls) >= 3
+    for key in (("anrt-2016", "vpn"), ("anrt-2016", "turn-tcp443")):
+        calls = [c for c in cells[key].calls if c.outcome != "busy"]   # a caller still in a call places none
+        assert cells[key].summary["ott_success_pct"] >= 90
+        assert all(c.action == "allow" and c.dpi_app in ("OpenVPN", "STUN") for c in calls), calls
+        assert all(c.delay_ms > 38 for c in calls if c.outcome == "completed")   # the two legs, measured
+    blocked = cells[("vpn-fingerprint", "vpn-tcp443")]
+    assert runner.windows[-1]["tunnels_up"] == 0 and runner.windows[-1]["tunnels"] == 2
+    assert blocked.summary["ott_success_pct"] == 0
+    assert all(c.action == "drop" and c.rule == "vpn-fingerprint/openvpn-fingerprint"
+               for c in blocked.calls if c.outcome != "busy")
