@@ -29,6 +29,7 @@ from typing import Any, Union
 from testbed.dpi.classifier import Verdict
 from testbed.dpi.flow import FlowKey
 from testbed.policy.model import Action, Policy
+from testbed.probe.ooni import Target
 
 # -- orchestrator → agent -------------------------------------------------------------------
 
@@ -234,16 +235,63 @@ class Reloaded:
     policy: str
 
 
+# -- orchestrator ↔ an OONI-like test's client and the resolver (``testbed.probe``) ---------
+
+
+@dataclass(frozen=True)
+class ReachItem:
+    """One target of the test, with the local ports its DNS and TCP sockets take (so the
+    orchestrator finds the DPI's verdict on each flow)."""
+
+    target: Target
+    dns_port: int
+    tcp_port: int
+
+
+@dataclass(frozen=True)
+class ReachRequest:
+    """What the test's client in a subscriber host is to reach (on its stdin)."""
+
+    resolver: str
+    cafile: str                  # the CA that signs the front ends' certificate
+    timeout: float               # seconds for each step
+    items: tuple[ReachItem, ...]
+
+
+@dataclass(frozen=True)
+class ReachResult:
+    """How far one target got, in OONI's terms (no failure: it was reached)."""
+
+    address: str
+    failed_operation: str | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class ReachResults:
+    """The client's answer (on its stdout), one result a target, in the request's order."""
+
+    results: tuple[ReachResult, ...]
+
+
+@dataclass(frozen=True)
+class Zone:
+    """The resolver's records: name → IPv4 address."""
+
+    records: dict[str, str]
+
+
 Command = Serve | Open | End | Shape | Quit
 AgentEvent = AgentReady | Ack | Report
 ControllerEvent = Connected | SwitchReady | Decided | Installed | Late | Reloaded
-Message = Command | AgentEvent | ControllerEvent | ControllerConfig | Reload
+Message = Command | AgentEvent | ControllerEvent | ControllerConfig | Reload | ReachRequest | ReachResults | Zone
 
 TYPES: dict[str, type] = {
     "serve": Serve, "open": Open, "end": End, "shape": Shape, "quit": Quit,
     "ready": AgentReady, "ack": Ack, "report": Report,
     "connected": Connected, "switch-ready": SwitchReady, "verdict": Decided, "installed": Installed,
     "late": Late, "controller-config": ControllerConfig, "reload": Reload, "reloaded": Reloaded,
+    "reach-request": ReachRequest, "reach-results": ReachResults, "zone": Zone,
 }
 TAGS = {cls: tag for tag, cls in TYPES.items()}
 CONTROLLER_EVENTS = (Connected, SwitchReady, Decided, Installed, Late, Reloaded)

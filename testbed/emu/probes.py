@@ -14,7 +14,6 @@ flows is the controller's verdict, or the proactive rule its 5-tuple matches.
 
 from __future__ import annotations
 
-import json
 import select
 import shutil
 import subprocess
@@ -30,6 +29,7 @@ import simpy
 from testbed.dpi.flow import FlowKey
 from testbed.dpi.rules import action_text
 from testbed.emu.mailbox import Timeout
+from testbed.emu.messages import ReachItem, ReachRequest, ReachResults, Zone, decode, encode
 from testbed.packets.ip import TCP, UDP, addr_bytes
 from testbed.policy import compiler
 from testbed.probe import ooni
@@ -87,7 +87,7 @@ class ProbeServers:
         self.directory = _private_dir(session.state)
         self.cafile, key = make_certificate(self.directory, sorted(self.records))
         zone = self.directory / "zone.json"
-        zone.write_text(json.dumps(self.records, indent=1))
+        zone.write_bytes(encode(Zone(self.records)))
         logs = session.workdir / "logs"
         for host, i in sorted(info.items()):
             if i.get("role") == "resolver":
@@ -146,12 +146,11 @@ def reach(env: simpy.Environment, session: Any, host: str, operator: str,
     servers: ProbeServers = session.probe_servers
     client_ip = session.ips[host]
     targets = plan.test.targets
-    items = [{"target": {"kind": t.kind, "host": t.host, "port": t.port, "path": t.path, "method": t.method},
-              "dns_port": session.client_port(host), "tcp_port": session.client_port(host)} for t in targets]
-    request = {"resolver": plan.resolver, "cafile": str(servers.cafile), "timeout": STEP_TIMEOUT_S, "targets": items}
+    items = tuple(ReachItem(t, session.client_port(host), session.client_port(host)) for t in targets)
+    request = ReachRequest(plan.resolver, str(servers.cafile), STEP_TIMEOUT_S, items)
     # files, not pipes: nothing the client writes can block it while we wait in SimPy time
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
-        stdin.write(json.dumps(request).encode())
+        stdin.write(encode(request))
         stdin.seek(0)
         proc = session.net.get(host).popen([sys.executable, "-m", "testbed.probe.client"], stdin=stdin,
                                            stdout=stdout, stderr=stderr)
@@ -168,15 +167,17 @@ def reach(env: simpy.Environment, session: Any, host: str, operator: str,
         out, err = stdout.read(), stderr.read()
     if proc.returncode != 0:
         raise RuntimeError(f"probe client on {host} failed: {err.decode(errors='replace')[-1000:]}")
+    answer = decode(out)
+    if not isinstance(answer, ReachResults) or len(answer.results) != len(items):
+        raise RuntimeError(f"probe client on {host}: not one result a target: {out[:200]!r}")
     found = []
-    for target, item, result in zip(targets, items, json.loads(out)):
+    for target, item, result in zip(targets, items, answer.results):
         trace = []
         if not target.literal:
-            key = (UDP, addr_bytes(client_ip), item["dns_port"], addr_bytes(plan.resolver), 53)
+            key = (UDP, addr_bytes(client_ip), item.dns_port, addr_bytes(plan.resolver), 53)
             trace.append(_trace(session, key, "resolve", plan.resolver, 53, operator))
-        if result["address"] and target.kind != ooni.DNS:
-            key = (TCP, addr_bytes(client_ip), item["tcp_port"], addr_bytes(result["address"]), target.port)
-            trace.append(_trace(session, key, target.kind, result["address"], target.port, operator))
-        found.append(ooni.Reached(target, result["address"], result["failed_operation"], result["failure"],
-                                  tuple(trace)))
+        if result.address and target.kind != ooni.DNS:
+            key = (TCP, addr_bytes(client_ip), item.tcp_port, addr_bytes(result.address), target.port)
+            trace.append(_trace(session, key, target.kind, result.address, target.port, operator))
+        found.append(ooni.Reached(target, result.address, result.failed_operation, result.failure, tuple(trace)))
     return tuple(found)

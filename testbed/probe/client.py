@@ -1,6 +1,9 @@
 """An OONI-like test's client, for the emulation: run in a subscriber host's namespace.
 
-    python -m testbed.probe.client < request.json > results.json
+    python -m testbed.probe.client < request > results
+
+Its request and results are typed messages of the emulation (``testbed.emu.messages``:
+``ReachRequest`` in, ``ReachResults`` out, one JSON line each).
 
 The request names the resolver, the CA file that signs the front ends' certificate, the
 timeout and the targets, each with the local ports its DNS and TCP sockets use (so the
@@ -13,14 +16,13 @@ a plain request. Targets run concurrently. Each result says how far it got:
 
 from __future__ import annotations
 
-import json
 import random
 import socket
 import ssl
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
+from testbed.emu.messages import ReachItem, ReachRequest, ReachResult, ReachResults, decode, encode
 from testbed.packets import dns
 from testbed.probe.ooni import (
     CONNECT,
@@ -128,25 +130,27 @@ def reach(target: Target, address: str, local_port: int, cafile: str, timeout: f
         sock.close()
 
 
-def run_one(item: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    target = Target(**item["target"])
+def run_one(item: ReachItem, request: ReachRequest) -> ReachResult:
+    target = item.target
     address = target.host if target.literal else ""
     try:
         if not target.literal:
-            address = resolve(target.host, request["resolver"], item["dns_port"], request["timeout"])
+            address = resolve(target.host, request.resolver, item.dns_port, request.timeout)
         if target.kind != DNS:
-            reach(target, address, item["tcp_port"], request["cafile"], request["timeout"])
+            reach(target, address, item.tcp_port, request.cafile, request.timeout)
     except Failed as f:
-        return {"address": address, "failed_operation": f.operation, "failure": f.failure}
-    return {"address": address, "failed_operation": None, "failure": None}
+        return ReachResult(address, f.operation, f.failure)
+    return ReachResult(address)
 
 
 def main() -> None:
-    request = json.load(sys.stdin)
-    items = request["targets"]
+    request = decode(sys.stdin.buffer.read())
+    if not isinstance(request, ReachRequest):
+        raise SystemExit(f"expected a reach request, got {type(request).__name__}")
+    items = request.items
     with ThreadPoolExecutor(max_workers=min(32, max(1, len(items)))) as pool:
-        results = list(pool.map(lambda item: run_one(item, request), items))
-    json.dump(results, sys.stdout)
+        results = tuple(pool.map(lambda item: run_one(item, request), items))
+    sys.stdout.buffer.write(encode(ReachResults(results)))
 
 
 if __name__ == "__main__":

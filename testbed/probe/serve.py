@@ -1,6 +1,6 @@
 """The servers OONI's app tests reach, for the emulation: run in a host's namespace.
 
-    python -m testbed.probe.serve resolver ZONE.json
+    python -m testbed.probe.serve resolver ZONE   (a ``Zone`` message of ``testbed.emu.messages``)
     python -m testbed.probe.serve frontend CERT KEY PORT...
 
 ``resolver``: a DNS server on UDP 53 answering A queries from the zone (``{name: address}``,
@@ -14,13 +14,13 @@ until the client closes it. Prints ``ready`` once listening; ends on SIGTERM or 
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import sys
 import threading
 from pathlib import Path
 
+from testbed.emu.messages import Zone, decode
 from testbed.packets import dns
 from testbed.probe.ooni import HTTP, HTTPS, Target
 from testbed.probe.reach import http_response
@@ -108,8 +108,11 @@ def _ready() -> None:
 
 def main(argv: list[str]) -> None:
     if argv[0] == "resolver":
-        zone = json.loads(Path(argv[1]).read_text())
-        threading.Thread(target=resolver, args=({k.lower(): v for k, v in zone.items()},), daemon=True).start()
+        zone = decode(Path(argv[1]).read_bytes())
+        if not isinstance(zone, Zone):
+            raise SystemExit(f"{argv[1]}: expected a zone, got {type(zone).__name__}")
+        records = {k.lower(): v for k, v in zone.records.items()}
+        threading.Thread(target=resolver, args=(records,), daemon=True).start()
         sys.stdin.read()
     else:
         frontend(argv[1], argv[2], [int(p) for p in argv[3:]])

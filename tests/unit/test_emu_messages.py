@@ -22,6 +22,10 @@ from testbed.emu.messages import (
     Late,
     MessageError,
     Quit,
+    ReachItem,
+    ReachRequest,
+    ReachResult,
+    ReachResults,
     RecvStats,
     Reload,
     Reloaded,
@@ -29,6 +33,7 @@ from testbed.emu.messages import (
     Shape,
     SwitchPolicy,
     SwitchReady,
+    Zone,
     decode,
     encode,
     mailbox_key,
@@ -36,6 +41,7 @@ from testbed.emu.messages import (
 from testbed.emu.placement import FlowSpec, commands
 from testbed.packets.ip import addr_bytes
 from testbed.policy.load import load_policy, resolve
+from testbed.probe.ooni import Target
 from testbed.traffic.apps import PROFILES
 from testbed.traffic.wire import Endpoints, packets
 
@@ -74,7 +80,11 @@ def _examples() -> list:
             Installed(2.001, "0000000000000012", 3), Late(2.002, "0000000000000012", KEY),
             Reload("r1", (SwitchPolicy("0000000000000012", load_policy(resolve("degrade"))),),
                    compiler.degrade_marks([load_policy(resolve("degrade"))])),
-            Reloaded(3.0, "0000000000000012", "r1", "degrade")]
+            Reloaded(3.0, "0000000000000012", "r1", "degrade"),
+            ReachRequest("8.8.8.8", "/run/ca.pem", 3.0, (ReachItem(Target("https", "web.whatsapp.com", 443), 40000,
+                                                                    40001),)),
+            ReachResults((ReachResult("157.240.1.54"), ReachResult("", "resolve", "dns_nxdomain_error"))),
+            Zone({"web.whatsapp.com": "157.240.1.54"})]
 
 
 def test_every_message_type_round_trips_and_has_a_unique_tag() -> None:
