@@ -164,10 +164,14 @@ class SimNetwork:
         seen = tuple(Seen.of(f.role, v) for f, v in zip(variant.flows, verdicts))
         signalling = [s for s in seen if s.role == SIGNALLING]
         media = [s for s in seen if s.role != SIGNALLING]
-        reset = (SIGNALLING_PHASE if any(s.action.kind == RESET for s in signalling)
-                 else MEDIA_PHASE if any(s.action.kind == RESET for s in media) else "")
         # the ringback passes unless its flow was stopped before it reached the DPI
         rings, ring_extra = self._ringback(seen[0], variant.flows[0], route)
+        # a tunnel or relay stopped before the call could ring is a call that never set up: the
+        # app's own exchanges were inside it (the emulation's daemons never come up either)
+        setup_failed = plan.strategy.via is not None and not rings
+        reset = (SIGNALLING_PHASE if any(s.action.kind == RESET for s in signalling) or
+                 (setup_failed and seen[0].action.kind == RESET)
+                 else MEDIA_PHASE if any(s.action.kind == RESET for s in media) else "")
         acts = [s.action for s in media]
         loss, delay, sigma = route.path.loss, route.path.delay_ms, route.path.jitter_ms
         for a in acts:
@@ -178,7 +182,8 @@ class SimNetwork:
         meter = min((a.kbps for a in acts if a.kind == THROTTLE), default=math.inf)
         codec = plan.profile.codec
         assert codec is not None
-        signalled, media_flows = not any(s.stops for s in signalling), not any(s.stops for s in media)
+        signalled = not setup_failed and not any(s.stops for s in signalling)
+        media_flows = not any(s.stops for s in media)
         pdd = expected_pdd_ms(plan) + ring_extra if rings else None
         unanswered = Delivery(seen, signalled, reset, pdd, shared=True)
         return Carriage(seen, signalled, reset, rings, ring_extra, media_flows, self.links.both_ways(route.links),
