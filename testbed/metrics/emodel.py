@@ -98,12 +98,13 @@ def r_factor(ta_ms: float, ppl_pct: float, ie: float = 0.0, bpl: float = 25.1, a
 
 
 def mos(r: float) -> float:
-    """MOS-CQE from R (G.107 Annex B)."""
+    """MOS-CQE from R (G.107 Annex B), on its 1 to 4.5 scale: the cubic dips just under 1 for
+    R below about 6.5 (0.99 at R = 3), which no listener's score can be."""
     if r <= 0:
         return 1.0
     if r >= 100:
         return 4.5
-    return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
+    return max(1.0, 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6)
 
 
 CODEC_LOOKAHEAD_MS = 5.0

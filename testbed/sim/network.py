@@ -71,6 +71,8 @@ class Carriage:
     sigma_ms: float
     meter_kbps: float
     over_tcp: bool
+    tcp_loss: float            # a TCP tunnel's own leg: its loss (⊕ degrade), retransmitted
+    tcp_rtt_ms: float          # and its round trip
     frame_ms: float
     pdd_ms: float | None       # the ringback's, before queueing; None: it never comes
     unanswered: Delivery       # what a call the callee does not answer gets
@@ -173,13 +175,18 @@ class SimNetwork:
                  (setup_failed and seen[0].action.kind == RESET)
                  else MEDIA_PHASE if any(s.action.kind == RESET for s in media) else "")
         acts = [s.action for s in media]
-        loss, delay, sigma = route.path.loss, route.path.delay_ms, route.path.jitter_ms
-        for a in acts:
-            if a.kind == DEGRADE:
-                loss = physics.combined(loss, a.loss_pct / 100)
-                sigma = math.hypot(sigma, a.jitter_ms)
-                delay += a.added_delay_ms
+        degraded = [a for a in acts if a.kind == DEGRADE]   # the DPI's action, on the flow it passes
+        added_loss = physics.combined(*(a.loss_pct / 100 for a in degraded))
+        added_ms = sum(a.added_delay_ms for a in degraded)
+        sigma = math.hypot(route.path.jitter_ms, *(a.jitter_ms for a in degraded))
+        delay = route.path.delay_ms + added_ms
         meter = min((a.kbps for a in acts if a.kind == THROTTLE), default=math.inf)
+        if plan.strategy.over_tcp:   # the tunnel's leg is TCP (and where the DPI acts); beyond it, UDP
+            leg = route.first_leg
+            tcp_loss, tcp_rtt = physics.combined(leg.loss, added_loss), 2 * (leg.delay_ms + added_ms)
+            loss = 1 - (1 - route.path.loss) / (1 - leg.loss)
+        else:
+            tcp_loss, tcp_rtt, loss = 0.0, 0.0, physics.combined(route.path.loss, added_loss)
         codec = plan.profile.codec
         assert codec is not None
         signalled = not setup_failed and not any(s.stops for s in signalling)
@@ -187,7 +194,8 @@ class SimNetwork:
         pdd = expected_pdd_ms(plan) + ring_extra if rings else None
         unanswered = Delivery(seen, signalled, reset, pdd, shared=True)
         return Carriage(seen, signalled, reset, rings, ring_extra, media_flows, self.links.both_ways(route.links),
-                        plan.media_kbps, loss, delay, sigma, meter, plan.strategy.over_tcp, codec.frame_ms,
+                        plan.media_kbps, loss, delay, sigma, meter, plan.strategy.over_tcp, tcp_loss, tcp_rtt,
+                        codec.frame_ms,
                         pdd, unanswered, unanswered if not signalled or reset or not media_flows else None,
                         buffer_ms(sigma), normal_late_fraction(sigma), round(expected_jitter(sigma), 3))
 
@@ -228,12 +236,14 @@ class SimNetwork:
             return c.unanswered
         self._loading[id(plan)] = c   # given back as carried, whatever the policies are by then
         queue_loss, queue_ms = self.links.state(c.links, c.kbps)   # its own load included
-        loss, delay = 1 - (1 - c.loss) * (1 - queue_loss), c.delay_ms + queue_ms
-        late, burst = c.late, 1.0
-        if c.over_tcp:   # retransmitted, in order: losses come late, in bursts
-            late_tcp, burst = physics.tcp_late(loss, 2 * delay, c.frame_ms, c.buffer_ms, c.kbps, c.meter_kbps)
-            late, lost = 1 - (1 - late) * (1 - late_tcp), 0.0
+        delay, late, burst = c.delay_ms + queue_ms, c.late, 1.0
+        if c.over_tcp:   # the tunnel's leg retransmits, in order: its losses come late, in bursts
+            tcp_loss = 1 - (1 - c.tcp_loss) * (1 - queue_loss)
+            late_tcp, burst = physics.tcp_late(tcp_loss, c.tcp_rtt_ms + 2 * queue_ms, c.frame_ms, c.buffer_ms,
+                                               c.kbps, c.meter_kbps)
+            late, lost = 1 - (1 - late) * (1 - late_tcp), c.loss
         else:
+            loss = 1 - (1 - c.loss) * (1 - queue_loss)
             lost = physics.throttled(loss, c.kbps, c.meter_kbps) if c.kbps > c.meter_kbps else loss
         expected = drawn = 1 - (1 - lost) * (1 - late)
         if 0 < expected < 1:   # normal ≈ binomial over the call's packets

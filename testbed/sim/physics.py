@@ -5,18 +5,21 @@
 - **Jitter** is normal delay variation of σ per packet (as netem and our NFQUEUE
   delayer draw it); the receiver's jitter buffer is ``testbed.metrics.playout``'s and
   the packets later than it count as lost.
-- **A TCP tunnel** (OpenVPN or TURN over TCP 443) retransmits what the path loses, in
-  order: each lost segment holds up the stream (head-of-line blocking) until its
-  retransmission arrives. A voice stream sends a packet every frame, so the next three
-  packets bring the three duplicate ACKs of a fast retransmit: the stall is three frames
-  plus a round trip; a retransmission lost again waits for the retransmission timeout
-  (RTO, at least 200 ms on Linux, doubling each time). Every packet whose extra wait
-  exceeds the jitter buffer comes too late to be played — a burst of ⌈(stall − buffer) /
-  frame⌉ packets per loss (G.107's BurstR is that burst's length over a random loss's).
-  The stream also cannot carry more than TCP's loss-limited throughput (Mathis et al.
-  1997: MSS / RTT × √(3/2) / √p, the backlog coalescing into full segments): a call whose
-  bitrate exceeds it, or exceeds a throttle's meter, falls behind without bound — every
-  packet ends up late and the call fails.
+- **A TCP tunnel** (OpenVPN or TURN over TCP 443) retransmits what its own leg loses (the
+  subscriber's link to the VPN or TURN server; beyond it the call is UDP again), in order:
+  each lost segment holds up the stream (head-of-line blocking) until its retransmission
+  arrives. Linux finds the loss by RACK (RFC 8985, its default): once a later packet is
+  acknowledged — a voice stream sends the next one a frame later — and a reordering window
+  of a quarter of the round trip has passed, or at the third duplicate ACK (RFC 5681),
+  whichever comes first: the stall is the round trip plus max(frame, RTT/4), at most three
+  frames. A retransmission lost again waits for the retransmission timeout (RTO, at least
+  200 ms on Linux, doubling each time). Every packet whose extra wait exceeds the jitter
+  buffer comes too late to be played — a burst of ⌈(stall − buffer) / frame⌉ packets per
+  loss (G.107's BurstR is that burst's length over a random loss's). The stream also cannot
+  carry more than TCP's loss-limited throughput (Mathis et al. 1997: MSS / RTT × √(3/2) /
+  √p, the backlog coalescing into full segments): a call whose bitrate exceeds it, or
+  exceeds a throttle's meter, falls behind without bound — every packet ends up late and
+  the call fails.
 - **A throttle** (an OpenFlow meter's drop band) on a UDP call drops the excess over its
   rate; **a degrade** adds its loss, jitter (in quadrature) and delay (``Action.added_delay_ms``:
   one jitter when it names no delay, as the emulation's degrade shaper does).
@@ -28,15 +31,16 @@ import math
 
 RTO_MIN_MS = 200.0           # Linux TCP_RTO_MIN
 DUPACKS = 3                  # fast retransmit threshold (RFC 5681)
+RACK_WINDOW = 0.25           # RACK's reordering window, of the minimum RTT (RFC 8985, Linux)
 MSS_BYTES = 1448             # Ethernet MTU less IP, TCP and timestamp option
 MATHIS_C = math.sqrt(1.5)
 
 
 def stall_ms(loss: float, rtt_ms: float, frame_ms: float) -> float:
-    """Mean time a lost segment holds up a voice stream over TCP: fast retransmit after three
-    later packets' duplicate ACKs, plus the expected RTO backoff when retransmissions are lost
-    again (p·RTO + p²·2RTO + ... = p·RTO / (1 - 2p))."""
-    fast = DUPACKS * frame_ms + rtt_ms
+    """Mean time a lost segment holds up a voice stream over TCP: detected by RACK or three
+    duplicate ACKs, resent, and a round trip later in; plus the expected RTO backoff when
+    retransmissions are lost again (p·RTO + p²·2RTO + ... = p·RTO / (1 - 2p))."""
+    fast = rtt_ms + min(max(frame_ms, rtt_ms * RACK_WINDOW), DUPACKS * frame_ms)
     if loss >= 0.5:
         return math.inf
     rto = max(RTO_MIN_MS, 2 * rtt_ms)

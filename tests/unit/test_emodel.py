@@ -25,6 +25,12 @@ def test_mos_mapping_annex_b() -> None:
     assert mos(93.2) == pytest.approx(4.41, abs=0.005)
 
 
+def test_mos_stays_on_its_scale() -> None:
+    # the Annex B cubic gives 1 + 0.105 + 3 × (-57) × 97 × 7e-6 = 0.989 at R = 3: clamped to 1
+    assert mos(3) == 1.0 and min(mos(r / 10) for r in range(0, 1001)) == 1.0
+    assert max(mos(r / 10) for r in range(0, 1001)) == 4.5
+
+
 def test_effective_ie_g113_values() -> None:
     # Ie-eff = Ie + (95 - Ie) Ppl / (Ppl/BurstR + Bpl), G.113 App. I: G.711+PLC Bpl 25.1, G.729A Ie 11 Bpl 19
     assert effective_ie(0, 25.1, 0) == 0

@@ -35,13 +35,17 @@ def cell(policy: Policy = NO_POLICY, strategy: str = "none", topo: dict | None =
 
 
 # -- TCP tunnels ---------------------------------------------------------------------------------
-def test_tcp_stall_is_three_frames_and_a_round_trip_plus_the_rto_backoff() -> None:
-    # 1% loss, 100 ms RTT, 20 ms frames: 3 × 20 + 100 = 160 ms, + 0.01 × 200 / (1 - 0.02) = 2.04 ms
-    assert physics.stall_ms(0.01, 100, 20) == pytest.approx(162.04, abs=0.01)
-    # packets that miss a 10 ms buffer behind that stall: ceil((162.04 - 10) / 20) = 8
-    assert physics.late_per_loss(162.04, 10, 20) == 8
+def test_tcp_stall_is_a_round_trip_and_racks_window_plus_the_rto_backoff() -> None:
+    # 1% loss, 100 ms RTT, 20 ms frames: RACK resends once the next frame is acknowledged and
+    # a quarter RTT has passed: 100 + max(20, 25) = 125 ms, + 0.01 × 200 / (1 - 0.02) = 2.04 ms
+    assert physics.stall_ms(0.01, 100, 20) == pytest.approx(127.04, abs=0.01)
+    # a short round trip: the next frame's acknowledgement comes last (40 + max(20, 10) = 60 ms);
+    # a long one: three duplicate ACKs come before a quarter RTT (400 + min(100, 60) = 460 ms)
+    assert physics.stall_ms(0.0, 40, 20) == 60 and physics.stall_ms(0.0, 400, 20) == 460
+    # packets that miss a 10 ms buffer behind that stall: ceil((127.04 - 10) / 20) = 6
+    assert physics.late_per_loss(127.04, 10, 20) == 6
     late, burst = physics.tcp_late(0.01, 100, 20, 10, kbps=100)
-    assert late == pytest.approx(0.08) and burst == pytest.approx(8 * 0.92)
+    assert late == pytest.approx(0.06) and burst == pytest.approx(6 * 0.94)
 
 
 def test_tcp_cannot_carry_more_than_its_loss_limited_throughput() -> None:
