@@ -177,7 +177,7 @@ class Classifier:
         if self._fingerprint_n and d.payload:
             if flow.fingerprint is None:
                 flow.fingerprint = OpcodeFingerprint(self._fingerprint_n)
-            flow.fingerprint.add(d.payload, direction, d.proto)
+            flow.fingerprint.add(d.payload, direction, d.proto, d.seq)
         if flow.media is not None or self._track_media and d.proto == UDP:
             self._media(flow, d.payload, ts, direction)
         if changed or self._every_packet or flow.packets >= self.window:

@@ -6,6 +6,14 @@ for ``hold`` seconds (``testbed.emu.media``). It reports once: when an exchange
 flow got all it expected, when a call's media ends, or when it gives up: no
 answer within ``setup_timeout``, too much loss, ICMP unreachable ("refused") or a
 TCP reset ("reset"). The agent (``testbed.emu.agent``) owns its socket and timers.
+
+An exchange over UDP (SIP, STUN: no media) is as reliable as those protocols make it: a
+client that has heard nothing back repeats its request after T1 = 500 ms, then 1 s, 2 s...
+(RFC 3261 §17.1.1.2 Timer A; RFC 5389 §7.2.1), and the exchange is through when the peer's
+final answer arrives (a lost provisional response — 100 Trying, 180 Ringing — is not
+repeated in SIP and does not stop the call). Not modelled: SIP's repeated 2xx until the ACK
+(our INVITE exchange has no ACK), so a lost final answer still ends the exchange
+"incomplete".
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
     from testbed.emu.agent import Agent
 
 LOSS_CHECK_S = 1.0
+T1_S = 0.5         # SIP's T1 and STUN's initial RTO: the first repeat of an unanswered request
 STALL_S = 3.0      # media silent this long: the call is as good as dropped
 
 
@@ -39,6 +48,9 @@ class FlowSide:
         self.hold = spec.hold
         self.linger = spec.linger
         self.expect = spec.expect_bytes if self.tcp else spec.expect_packets
+        self.final = spec.peer_final if not self.templates else b""   # a UDP exchange: done at this answer
+        self.final_seen = False
+        self.rto = T1_S
         self.sock: socket.socket | None = None
         self.connected = not self.tcp or not client   # a TCP server side starts at accept
         self.recv = Receiver()
@@ -62,6 +74,8 @@ class FlowSide:
         if self.templates:
             agent.at(now + self.opening_end + self.frame, self.media_tick)
             agent.at(now + self.opening_end + self.hold + self.linger, lambda: self.finish(None))
+        if self.client and self.final:
+            agent.at(now + self.opening_end + self.rto, self.repeat)
         if self.client:
             timeout = self.spec.setup_timeout
             agent.at(now + self.opening_end + timeout if not self.templates else now + timeout,
@@ -69,6 +83,15 @@ class FlowSide:
         elif not self.templates:
             agent.at(now + self.opening_end + self.spec.setup_timeout,
                      lambda: self.finish("timeout"))
+
+    def repeat(self) -> None:
+        """A UDP request with no answer at all yet: sent again, the next wait twice as long."""
+        if self.done or self.recv.packets:
+            return
+        for _, payload in self.segments:
+            self.send(payload)
+        self.rto *= 2
+        self.agent.at(time.time() + self.rto, self.repeat)
 
     def media_tick(self) -> None:
         if self.done:
@@ -116,6 +139,7 @@ class FlowSide:
                 self.recv.add(record, now)
         else:
             self.recv.add(data, now)
+            self.final_seen = self.final_seen or data == self.final
         self.maybe_complete(now)
 
     def maybe_complete(self, now: float) -> None:
@@ -124,6 +148,8 @@ class FlowSide:
             self.finish(None)
 
     def _got_all(self) -> bool:
+        if self.final:
+            return self.final_seen
         return (self.recv.octets if self.tcp else self.recv.packets) >= self.expect
 
     def _sent_all(self) -> bool:

@@ -57,6 +57,7 @@ def _side(spec: FlowSpec, up: bool) -> SideSpec:
     plan = spec.plan
     mine = tuple((s.t, s.payload) for s in plan.segments if s.up == up)
     theirs = [s.payload for s in plan.segments if s.up != up]
+    final = max((s for s in plan.segments if s.up != up), key=lambda s: s.t, default=None)
     own_t = templates(plan, up) if spec.hold > 0 else []
     their_t = templates(plan, not up) if spec.hold > 0 else []
     seen = spec.client_seen or (spec.client_ip, spec.client_port)
@@ -66,7 +67,8 @@ def _side(spec: FlowSpec, up: bool) -> SideSpec:
                     segments=mine, templates=tuple(own_t), frame_ms=spec.frame_ms, hold=spec.hold,
                     setup_timeout=spec.setup_timeout, max_loss_pct=spec.max_loss_pct, linger=LINGER_S,
                     expect_packets=len(theirs), expect_bytes=sum(map(len, theirs)),
-                    peer_sizes=tuple(len(p) for p in theirs), peer_media_sizes=tuple(media_sizes(their_t)))
+                    peer_sizes=tuple(len(p) for p in theirs), peer_media_sizes=tuple(media_sizes(their_t)),
+                    peer_final=final.payload if final is not None and plan.l4 == "udp" else b"")
 
 
 def commands(spec: FlowSpec) -> tuple[Serve, Open]:

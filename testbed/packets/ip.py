@@ -20,9 +20,10 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _UDP = struct.Struct("!HHHH")
 _TCP = struct.Struct("!HHIIBBHHH")
 _PORTS = struct.Struct("!HH")
+_TCP_PORTS_SEQ = struct.Struct("!HHI")
 _V4HEAD = struct.Struct("!BxHxxHxB2x4s4s")  # version/IHL, total length, flags/offset, protocol, addresses
 _V4UDP = struct.Struct("!BxHxxHxB2x4s4sHH")       # ... and the ports
-_V4TCP = struct.Struct("!BxHxxHxB2x4s4sHH8xBB")   # ... the ports, data offset and flags
+_V4TCP = struct.Struct("!BxHxxHxB2x4s4sHHI4xBB")  # ... the ports, sequence number, data offset and flags
 
 
 def checksum(data: bytes) -> int:
@@ -91,6 +92,7 @@ class Decoded:
     payload: bytes
     tcp_flags: int
     ip_len: int
+    seq: int = 0         # TCP: the segment's sequence number (where its payload sits in the stream)
 
 
 _IPV6_EXT = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, AH
@@ -110,7 +112,7 @@ def peek(data: bytes) -> tuple[int, bytes, int, bytes, int, int] | None:
     n = len(data)
     proto = data[9]
     if proto == TCP:
-        _, total, frag, _, src, dst, sport, dport, doff, _ = _V4TCP.unpack_from(data)
+        _, total, frag, _, src, dst, sport, dport, _, doff, _ = _V4TCP.unpack_from(data)
         end = total if 20 <= total < n else n
         doff = (doff >> 4) * 4
         if frag & 0x1FFF or end < 40 or doff < 20:
@@ -135,12 +137,12 @@ def parse_ip(data: bytes, depth: int = 0) -> Decoded | None:
     if n >= 40 and data[0] == 0x45:  # fast path: IPv4 without options, one unpack for IP and L4
         proto = data[9]
         if proto == TCP:
-            _, total, frag, _, src, dst, sport, dport, doff, flags = _V4TCP.unpack_from(data)
+            _, total, frag, _, src, dst, sport, dport, seq, doff, flags = _V4TCP.unpack_from(data)
             end = total if 20 <= total < n else n
             doff = (doff >> 4) * 4
             if frag & 0x1FFF or end < 40 or doff < 20:
                 return None
-            return Decoded(src, dst, TCP, sport, dport, data[20 + doff:end], flags, n)
+            return Decoded(src, dst, TCP, sport, dport, data[20 + doff:end], flags, n, seq)
         if proto == UDP:
             _, total, frag, _, src, dst, sport, dport = _V4UDP.unpack_from(data)
             end = total if 20 <= total < n else n
@@ -183,11 +185,11 @@ def parse_ip(data: bytes, depth: int = 0) -> Decoded | None:
     if proto == TCP:
         if off + 20 > end:
             return None
-        sport, dport = _PORTS.unpack_from(data, off)
+        sport, dport, seq = _TCP_PORTS_SEQ.unpack_from(data, off)
         doff = (data[off + 12] >> 4) * 4
         if doff < 20:
             return None
-        return Decoded(src, dst, proto, sport, dport, data[off + doff:end], data[off + 13], n)
+        return Decoded(src, dst, proto, sport, dport, data[off + doff:end], data[off + 13], n, seq)
     if proto in (IPIP, IPV6_IN_IP) and depth < 2:
         return parse_ip(data[off:end], depth + 1)
     return None

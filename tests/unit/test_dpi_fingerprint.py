@@ -70,3 +70,25 @@ def test_n_is_the_policys() -> None:
             assert all(v.packet_index <= 16 for v in verdicts)    # before the tunnel's data (TCP: + handshake)
         else:
             assert fingerprinted == []
+
+
+def test_tcp_segments_cut_anywhere_retransmitted_or_reordered_are_read_as_openvpn_packets() -> None:
+    """TCP cuts OpenVPN's stream where it likes: here every packet after the resets is re-cut into
+    segments of 100 bytes (one full-size segment ending inside a packet made a real tunnel escape),
+    one segment comes twice and two arrive swapped; read by sequence number, it is the same tunnel."""
+    framed = _tunnel("vpn-tcp443")
+    resets = {d: p for d, p in reversed(framed[:2])}
+    streams = {d: b"".join(p for dd, p in framed[2:] if dd == d) for d in (0, 1)}
+    segments: list[tuple[int, bytes, int]] = [(d, resets[d], 1000 * (d + 1)) for d in (0, 1)]
+    cut = {d: [(1000 * (d + 1) + len(resets[d]) + i, streams[d][i:i + 100]) for i in range(0, len(streams[d]), 100)]
+           for d in (0, 1)}
+    for i in range(max(map(len, cut.values()))):
+        segments += [(d, *cut[d][i][::-1]) for d in (0, 1) if i < len(cut[d])]
+    segments.insert(5, segments[4])                      # a retransmission
+    segments[7], segments[8] = segments[8], segments[7]  # a reordering (or a loss before the DPI)
+    fp = OpcodeFingerprint(12)
+    for d, payload, seq in segments:
+        fp.add(payload, d, TCP, seq)
+    fp.finish()
+    whole = _judge(framed, TCP)
+    assert fp.detected and fp.reason == whole.reason and sorted(fp.sizes) == sorted(whole.sizes[:fp.seen])
