@@ -7,7 +7,7 @@ flow got all it expected, when a call's media ends, or when it gives up: no
 answer within ``setup_timeout``, too much loss, ICMP unreachable ("refused") or a
 TCP reset ("reset"). The agent (``testbed.emu.agent``) owns its socket and timers.
 
-An exchange over UDP (SIP, STUN: no media) is as reliable as those protocols make it: a
+A call's signalling over UDP (SIP, STUN) is as reliable as those protocols make it: a
 client that has heard nothing back repeats its request after T1 = 500 ms, then 1 s, 2 s...
 (RFC 3261 §17.1.1.2 Timer A; RFC 5389 §7.2.1), and the exchange is through when the peer's
 final answer arrives (a lost provisional response — 100 Trying, 180 Ringing — is not
@@ -48,7 +48,7 @@ class FlowSide:
         self.hold = spec.hold
         self.linger = spec.linger
         self.expect = spec.expect_bytes if self.tcp else spec.expect_packets
-        self.final = spec.peer_final if not self.templates else b""   # a UDP exchange: done at this answer
+        self.final = spec.peer_final     # UDP signalling: through at this answer
         self.final_seen = False
         self.rto = T1_S
         self.sock: socket.socket | None = None

@@ -54,7 +54,7 @@ class SideSpec:
     expect_bytes: int
     peer_sizes: tuple[int, ...]                 # the peer's opening records (cuts a TCP stream back)
     peer_media_sizes: tuple[int, ...]           # and its media records
-    peer_final: bytes = b""                     # the peer's last opening datagram: a UDP exchange's answer
+    peer_final: bytes = b""                     # UDP signalling: the peer's last datagram, its final answer
 
 
 @dataclass(frozen=True)

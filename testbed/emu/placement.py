@@ -16,7 +16,7 @@ from testbed.emu.mailbox import Steps, Wait
 from testbed.emu.media import media_sizes, templates
 from testbed.emu.messages import Ack, Command, End, Key, Message, Open, Report, Serve, SideSpec
 from testbed.packets.ip import TCP, UDP, addr_bytes
-from testbed.traffic.apps import FlowPlan
+from testbed.traffic.apps import SIGNALLING, FlowPlan
 
 ACK_TIMEOUT_S = 10.0
 LINGER_S = 0.5     # a side keeps receiving this long after it stopped sending
@@ -68,7 +68,8 @@ def _side(spec: FlowSpec, up: bool) -> SideSpec:
                     setup_timeout=spec.setup_timeout, max_loss_pct=spec.max_loss_pct, linger=LINGER_S,
                     expect_packets=len(theirs), expect_bytes=sum(map(len, theirs)),
                     peer_sizes=tuple(len(p) for p in theirs), peer_media_sizes=tuple(media_sizes(their_t)),
-                    peer_final=final.payload if final is not None and plan.l4 == "udp" else b"")
+                    peer_final=final.payload if final is not None and plan.l4 == "udp" and plan.role == SIGNALLING
+                    else b"")
 
 
 def commands(spec: FlowSpec) -> tuple[Serve, Open]:
