@@ -9,7 +9,6 @@ its name. ``testbed.emu.forwarding`` pairs the two sightings of each packet.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from collections.abc import Iterable
@@ -19,7 +18,7 @@ from pathlib import Path
 from testbed.dpi.flow import FlowKey
 from testbed.emu.forwarding import Passage, passages
 from testbed.emu.ofctl import RuleCount
-from testbed.emu.state import RunState
+from testbed.emu.state import RunState, stop_processes
 from testbed.packets.capture import ReadStats, read_ip_ports
 
 SNAPLEN = 0  # whole packets: the DPI's evidence
@@ -50,13 +49,7 @@ class Capture:
 
     def stop(self) -> Path:
         """Stop dumpcap (SIGTERM: it writes out what it has and closes the file)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_processes([self.proc], timeout=10)
         if self.out.exists():
             self.out.chmod(0o644)   # dumpcap writes 0600: Wireshark as a user should open it
         return self.out

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.emu.pki import Pki
+from testbed.emu.state import stop_processes
 from testbed.traffic.circumvention import TURN_PASSWORD, TURN_REALM, TURN_USER
 
 PORT = 443
@@ -151,10 +152,5 @@ class Coturn:
         for client in self.relays:
             client.stop()
         self.relays.clear()
-        if self.server is not None and self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
+        if self.server is not None:
+            stop_processes([self.server])

@@ -26,6 +26,7 @@ from typing import Any
 
 from testbed.emu.pki import Pki
 from testbed.emu.shaping import TUNNEL_DEVICES
+from testbed.emu.state import stop_processes
 
 READY_TIMEOUT_S = 20.0
 READY_LINE = "Initialization Sequence Completed"
@@ -188,12 +189,7 @@ class OpenVpn:
         proc = self.procs.pop((host, name), None)
         if proc is None:
             return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes([proc])
 
     def close(self) -> None:
         for host, name in list(self.procs):

@@ -30,6 +30,7 @@ from testbed.dpi.flow import FlowKey
 from testbed.dpi.rules import action_text
 from testbed.emu.mailbox import Timeout
 from testbed.emu.messages import ReachItem, ReachRequest, ReachResults, Zone, decode, encode
+from testbed.emu.state import stop_processes
 from testbed.packets.ip import TCP, UDP, addr_bytes
 from testbed.policy import compiler
 from testbed.probe import ooni
@@ -110,15 +111,7 @@ class ProbeServers:
                 raise Timeout(f"probe server on {host} did not start (see {logs / f'probe-{host}.log'})")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs.values(), timeout=3)
         self.procs.clear()
         if self.directory is not None:
             for name in ("probe-frontend.crt", "probe-frontend.key", "zone.json"):

@@ -47,7 +47,7 @@ from testbed.emu.messages import (
 )
 from testbed.emu.placement import FlowSpec, place
 from testbed.emu.shaping import PATH_QUEUE, host_shaping
-from testbed.emu.state import RunState
+from testbed.emu.state import RunState, stop_processes
 from testbed.policy import compiler
 from testbed.policy.model import SECURE, Policy
 from testbed.traffic.apps import FlowPlan
@@ -320,16 +320,7 @@ class Session:
         proc, self.controller = self.controller, None
         if proc is None:
             return
-        if proc.poll() is None:
-            if kill:
-                proc.kill()
-            else:
-                proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([proc], kill=kill)
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from testbed.emu.state import stop_processes
+
 SIP_PORT = 5060
 ECHO_PORT = 6000
 SIPP_PCAPS = Path("/usr/share/sip-tester")     # g711a.pcap and the DTMF pcaps, from the package
@@ -88,12 +90,5 @@ class Sipp:
         return SippResult(code, successful, failed, stats)
 
     def close(self) -> None:
-        for proc in self.servers.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop_processes(self.servers.values())
         self.servers.clear()

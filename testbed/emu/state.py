@@ -14,11 +14,30 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 STATE_DIR = Path(os.environ.get("TESTBED_EMU_STATE", "/run/testbed-emu"))
+
+
+def stop_processes(procs: Iterable[subprocess.Popen[Any]], timeout: float = 5.0, kill: bool = False) -> None:
+    """Stop processes we started: each asked to end (or killed, with ``kill``), then waited for
+    together; one still running after ``timeout`` seconds is killed."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            (proc.kill if kill else proc.terminate)()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def start_time(pid: int) -> int | None:
