@@ -7,6 +7,8 @@ import subprocess
 from dataclasses import dataclass
 
 _FIELD = re.compile(r"(\w+)=([^,\s]+)")
+# an entry's flags, printed before its priority with a space, not a comma ("send_flow_rem priority=20000")
+_ENTRY_FLAGS = frozenset({"send_flow_rem", "check_overlap", "reset_counts", "no_packet_counts", "no_byte_counts"})
 
 
 @dataclass(frozen=True)
@@ -33,15 +35,15 @@ def parse(text: str) -> list[Dumped]:
         head, actions = line.rsplit("actions=", 1)
         fields: dict[str, str] = {}
         flags = []
-        for part in (p.strip() for p in head.split(",")):
+        for part in head.replace(",", " ").split():
             m = _FIELD.fullmatch(part)
             if m:
                 fields[m.group(1)] = m.group(2)
-            elif part:
+            elif part not in _ENTRY_FLAGS:
                 flags.append(part)   # ip, udp, tcp, arp...
         match = {k: v for k, v in fields.items()
                  if k not in ("cookie", "duration", "table", "n_packets", "n_bytes", "priority",
-                              "idle_timeout", "hard_timeout", "idle_age", "hard_age", "reset_counts")}
+                              "idle_timeout", "hard_timeout", "idle_age", "hard_age")}
         for flag in flags:
             match[flag] = ""
         out.append(Dumped(int(fields.get("priority", "32768")), match, actions.strip(),

@@ -36,3 +36,16 @@ def test_flow_entries_finds_one_direction() -> None:
     (down,) = flow_entries(entries, "157.240.1.60", 3478, "10.10.0.3", 32768)
     assert down.n_packets == 0
     assert flow_entries(entries, "10.10.0.3", 32769, "157.240.1.60", 3478) == []
+
+
+def test_an_entrys_flags_are_not_its_match() -> None:
+    """A throttled verdict's entries ask for flow-removed messages: OVS prints the flag before the
+    priority, with a space (as dumped from a throttle-calls run)."""
+    line = (" cookie=0x8000000000000002, duration=3.1s, table=0, n_packets=160, n_bytes=25099, "
+            "send_flow_rem idle_timeout=30, priority=20000,udp,nw_src=10.10.0.3,nw_dst=157.240.1.60,"
+            "tp_src=32768,tp_dst=3478 actions=meter:1,NORMAL")
+    (entry,) = parse(line)
+    assert entry.priority == 20000 and entry.actions == "meter:1,NORMAL"
+    assert entry.match == {"udp": "", "nw_src": "10.10.0.3", "nw_dst": "157.240.1.60", "tp_src": "32768",
+                           "tp_dst": "3478"}
+    assert rule_counters([entry], 20000) == {}     # a verdict's entry, not a rule's
