@@ -1,4 +1,4 @@
-"""``testbed run | sweep | check | compare | classify | replay | generate | clean | list``.
+"""``testbed run | sweep | check | compare | classify | replay | generate | demo | clean | list``.
 
 Bad input is one line on stderr naming file, YAML path and line, exit code 2,
 and nothing started.
@@ -237,6 +237,12 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from testbed.demo.shell import main as demo_main
+
+    return demo_main(args.topology, args.policy, args.emulate, args.script)
+
+
 def _clean(args: argparse.Namespace) -> int:
     from testbed.emu.clean import clean
 
@@ -320,6 +326,14 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--packets", type=int, default=48, help="packets built per flow (default: 48)")
     gen.add_argument("--pcap", required=True, help="the capture to write")
     gen.set_defaults(func=_generate)
+
+    demo = sub.add_parser("demo", help="a console to place calls one at a time and watch the DPI (class demos)")
+    demo.add_argument("--topology", help="a topology name, or {name: ..., params: {...}} "
+                                         "(default: operator_edge with 2 subscribers)")
+    demo.add_argument("--policy", default="none", help="the operator's policy at the start (default: none)")
+    demo.add_argument("--emulate", action="store_true", help="on the emulated network (root) instead of the simulator")
+    demo.add_argument("--script", metavar="FILE", help="run a lesson's commands and print the transcript")
+    demo.set_defaults(func=_demo)
 
     clean = sub.add_parser("clean", help="remove what an emulation left behind (ours only)")
     clean.set_defaults(func=_clean)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from typing import Any
 
@@ -91,6 +91,8 @@ class EmuNetwork:
         self.reloads: list[dict[str, Any]] = []   # when each change went in, and what
         self.evidence: Evidence | None = None     # the cell's capture and counters, once settled
         self.tally: dict[str, int] = {}
+        # told the flows of each placement and the agents' reports on them (``testbed demo`` shows them)
+        self.carried: Callable[[list[FlowSpec], list[FlowResult]], None] | None = None
 
     @property
     def compiled(self) -> dict[str, compiler.Compiled]:
@@ -137,7 +139,10 @@ class EmuNetwork:
     def _run(self, env: simpy.Environment, specs: list[FlowSpec]) -> Generator[Any, Any, list[FlowResult]]:
         session = self.session
         reports = yield from drive(env, session, place(session.send, session.box.take, specs))
-        return [FlowResult(s.plan, reports[(s.id, "client")], reports[(s.id, "server")]) for s in specs]
+        results = [FlowResult(s.plan, reports[(s.id, "client")], reports[(s.id, "server")]) for s in specs]
+        if self.carried is not None:
+            self.carried(specs, results)
+        return results
 
     def carry(self, env: simpy.Environment, plan: CallPlan) -> Generator[Any, Any, Delivery]:
         if self.daemons is not None and self.daemons.carries(plan.strategy.name):

@@ -140,6 +140,13 @@ def parse_policy(node: yaml.Node, ctx: Ctx, source: str = "") -> Policy:
                   fingerprint_packets=doc.fingerprint_packets)
 
 
+def parse_rule(node: yaml.Node, ctx: Ctx, path: str, index: int) -> Rule:
+    """One rule on its own (``testbed demo``'s ``rule add``), checked as a policy's ``rules[i]`` is;
+    ``index``: its 1-based place in the policy it joins."""
+    doc = RULE.load(node, ctx, path)
+    return Rule(doc.name or str(index), doc.match, _action(doc.action), index)
+
+
 def load_policy(path: str | Path, display: str | None = None) -> Policy:
     """Load and validate one policy file."""
     name = display or str(path)

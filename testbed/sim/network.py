@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,9 @@ class SimNetwork:
         self._loading: dict[int, Carriage] = {}         # id() of a plan whose media loads the links
         self.set_policies(policies if isinstance(policies, dict) else {ALL: policies})
         self.classifications = 0
+        self._flow_ids = 0
+        # told each flow, its packets as the DPI was fed them, and its verdict (``testbed demo`` shows them)
+        self.inspected: Callable[[FlowPlan, list[tuple[float, bytes]], Verdict], None] | None = None
         self._load_background(spec)
 
     def set_policies(self, policies: Policies) -> None:
@@ -143,12 +146,17 @@ class SimNetwork:
         verdicts = []
         for plan, port in zip(variant.flows, variant.client_ports):
             verdict = None
+            fed: list[tuple[float, bytes]] = []
             for t, packet in packets(plan, Endpoints(client, port, server, plan.server_port), rtt_s, lag_s):
+                if self.inspected is not None:
+                    fed.append((t, packet))
                 verdict = classifier.feed(packet, t)
                 if verdict is not None:
                     break
             verdicts.append(verdict if verdict is not None else classifier.flush()[0])
             self.classifications += 1
+            if self.inspected is not None:
+                self.inspected(plan, fed, verdicts[-1])
         return tuple(verdicts)
 
     def carriage(self, plan: CallPlan) -> Carriage:
@@ -280,8 +288,10 @@ class SimNetwork:
         yield
 
     def flow_seen(self, sub: Subscriber, app: str) -> Seen:
-        """What the DPI does to a non-VoIP flow of this app from this subscriber."""
-        index = self.planner.pick(0) if self.planner.variants else 0
+        """What the DPI does to a non-VoIP flow of this app from this subscriber (``variants: 0``:
+        every flow its own bytes, classified, as every call)."""
+        self._flow_ids += 1
+        index = self.planner.pick(self._flow_ids)
         dpi = self._dpi(sub.operator)
         key = (app, sub.host, index)
         found = dpi.flows.get(key)
@@ -289,5 +299,6 @@ class SimNetwork:
             route = self.planner.route(app, "none", sub.host, sub.operator)
             variant = self.planner.variant(app, "none", index)
             found = Seen.of(variant.flows[0].role, self._classify(dpi, route, variant, sub.host)[0])
-            dpi.flows[key] = found
+            if self.planner.variants:
+                dpi.flows[key] = found
         return found
