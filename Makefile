@@ -7,7 +7,7 @@ SCENARIO ?= scenarios/morocco-2016.yaml
 # Debian packages for emulation (OVS, Mininet), the referees (tshark, nDPI) and circumvention.
 APT_PACKAGES := openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 tcpdump \
 	iptables nftables libnetfilter-queue-dev gcc python3-dev tshark libndpi-bin openvpn coturn \
-	sip-tester procps psmisc openssl chromium
+	sip-tester procps psmisc openssl chromium tmux
 APT_STAMP := $(VENV)/.apt-installed
 # Emulation: os-ken and NetfilterQueue (the pyproject 'emu' extra, built against apt's
 # libnetfilter-queue-dev), apt's Mininet exposed to the venv, Open vSwitch running.

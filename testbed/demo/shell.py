@@ -94,15 +94,18 @@ class Shell(cmd.Cmd):
     prompt = PROMPT
 
     def __init__(self, demo: Demo, history: Path | None = None) -> None:
-        super().__init__()
+        super().__init__(completekey="")   # readline is set up here (cmdloop would bind plain "complete")
         self.demo, self.history = demo, history
+        self._completer: Any = None
 
     def preloop(self) -> None:
         try:
             import readline
         except ImportError:   # pragma: no cover - no readline: no completion, the rest works
             return
-        readline.parse_and_bind("tab: menu-complete")   # cmdloop bound "complete" just before
+        self._completer = readline.get_completer()
+        readline.set_completer(self.complete)  # type: ignore[arg-type]  # typeshed: cmd returns list | None
+        readline.parse_and_bind("tab: menu-complete")
         readline.set_completer_delims(" \t")             # policy names have dashes
         readline.set_history_length(HISTORY_LINES)
         if self.history is not None:
@@ -110,13 +113,13 @@ class Shell(cmd.Cmd):
                 readline.read_history_file(self.history)
 
     def postloop(self) -> None:
-        if self.history is None:
-            return
         with contextlib.suppress(ImportError, OSError):
             import readline
 
-            self.history.parent.mkdir(parents=True, exist_ok=True)
-            readline.write_history_file(self.history)
+            readline.set_completer(self._completer)
+            if self.history is not None:
+                self.history.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(self.history)
 
     def emptyline(self) -> bool:
         return False      # cmd would repeat the last command: a second call nobody asked for

@@ -159,3 +159,14 @@ def outcome_line(r: Result) -> str:
 def end_lines(r: Result) -> list[str]:
     """After the flows: what reached the callee (a call), and the outcome."""
     return (["  " + callee(r.delivery)] if r.delivery is not None else []) + [outcome_line(r)]
+
+
+def outcomes(text: str, prompt: str = "demo> ") -> list[tuple[str, str]]:
+    """(command, word) of each call, chat and web of a transcript, in order: what a lesson showed."""
+    found, command = [], ""
+    for row in text.splitlines():
+        if row.startswith(prompt):
+            command = row[len(prompt):].strip()
+        elif row.startswith("  outcome: ") and " → " in row:
+            found.append((command, row.split(" → ", 1)[1].split()[0].lower()))
+    return found

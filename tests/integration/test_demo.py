@@ -1,0 +1,121 @@
+"""``testbed demo --emulate``: the shipped lesson on real packets, and the console in a real terminal.
+
+The lesson's story holds on the emulated network as in simulation (the outcomes, not the
+text): a WhatsApp call passes, is dropped at its first packet under anrt-2016 while the
+chat passes and the operator's SIP call completes, comes back through a VPN, and is
+dropped again with the tunnel under vpn-block; the flows' packets are measured at the
+callee's side. Driven through tmux (``send-keys`` / ``capture-pane``), the console takes
+commands, completes ``ca<Tab>`` to ``call``, recalls the last command with the Up key,
+leaves cleanly on ``quit`` and on Ctrl-D, and ``testbed clean`` then finds nothing of ours.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from testbed.demo.transcript import outcomes
+from testbed.emu import clean
+from tests.unit.test_demo import LESSON, STORY
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+TESTBED = [sys.executable, "-m", "testbed.cli"]
+MEASURED = re.compile(r"measured: (\d+) of (\d+) packets reached the far end")
+
+
+def _nothing_left() -> None:
+    assert not any(clean.leftovers().values()), clean.leftovers()
+    done = subprocess.run([*TESTBED, "clean"], capture_output=True, text=True, cwd=REPO, timeout=60, check=True)
+    assert done.stdout.startswith("nothing to clean"), done.stdout
+
+
+def test_the_lesson_on_the_emulated_network() -> None:
+    done = subprocess.run([*TESTBED, "demo", "--emulate", "--script", str(LESSON)], capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert outcomes(done.stdout) == STORY
+    blocks = done.stdout.split("demo> ")[1:]
+    calls = [b for b in blocks if b.startswith(("call", "chat"))]
+    assert len(calls) == len(STORY)
+    for block, (_, word) in zip(calls, STORY):
+        counts = [(int(a), int(b)) for a, b in MEASURED.findall(block)]
+        assert counts, block
+        if word == "blocked":    # inline DPI: not one packet of the flow past the switch
+            assert all(got == 0 for got, _ in counts) and all(sent >= 1 for _, sent in counts), block
+        else:                    # the media both ways for 5 s: 250 packets each way at 20 ms
+            assert sum(got for got, _ in counts) >= 0.95 * sum(sent for _, sent in counts) > 200, block
+            mos = float(re.search(r"MOS (\d\.\d\d)", block).group(1)) if block.startswith("call") else 4.0  # type: ignore[union-attr]
+            assert mos >= 4.0, block
+    # trace on: the blocked call's one inspected packet, decoded from the DPI's ports
+    assert re.search(r"│ +1 +0\.000000 +10\.10\.0\.\d+:\d+ +157\.240\.1\.60:3478 +STUN .*0x4000", done.stdout)
+    _nothing_left()
+
+
+class Terminal:
+    """A tmux server of our own (its own socket) running one command in a pane."""
+
+    def __init__(self, name: str, command: str, env: dict[str, str]) -> None:
+        self.socket = f"tb-demo-test-{os.getpid()}-{name}"
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        script = f"cd {REPO} && env {exports} {command}; echo EXITED $?; sleep 300"
+        self.tmux("new-session", "-d", "-s", "demo", "-x", "200", "-y", "50", script)
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True,
+                              timeout=10).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "demo", "-S", "-200")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "demo", *keys)
+
+    def wait(self, pattern: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if re.search(pattern, text, re.M):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"no {pattern!r} on the screen:\n{self.screen()}")
+
+    def last_line(self) -> str:
+        return [row for row in self.screen().splitlines() if row.strip()][-1]
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("leave", ["quit", "C-d"])
+def test_the_console_in_a_terminal(leave: str, tmp_path: Path) -> None:
+    term = Terminal(leave.replace("-", ""), f"{sys.executable} -m testbed.cli demo --emulate",
+                    {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")})
+    try:
+        term.wait(r"^demo> $")
+        term.keys("ca", "Tab")
+        deadline = time.monotonic() + 5
+        while term.last_line().rstrip() != "demo> call" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert term.last_line() == "demo> call "
+        term.keys("tb1s1 whats", "Tab", "Enter")
+        text = term.wait(r"outcome: .* → PASSED")
+        assert "demo> call tb1s1 whatsapp" in text and "measured:" in text
+        term.wait(r"^demo> $")
+        term.keys("Up")
+        term.wait(r"^demo> call tb1s1 whatsapp *$", 5)
+        term.keys("C-u", "policy anrt-2016", "Enter")
+        term.wait("^policy anrt-2016 in force")
+        term.keys(*(["quit", "Enter"] if leave == "quit" else ["C-d"]))
+        term.wait(r"^EXITED 0$", 60)
+    finally:
+        term.close()
+    assert "call tb1s1 whatsapp" in (tmp_path / "state" / "testbed" / "demo_history").read_text()
+    _nothing_left()
