@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +141,9 @@ class EmuDemo(DemoNetwork):
                 own = compiled.get(operator) or next(iter(compiled.values()))
                 rule = compiler.proactive_rule(own, spec.key)
                 if rule is not None:   # a flow entry took it at its first packet: the controller never saw it
-                    why = (f"{spec.plan.l4.upper()} {client} → {server}; rule {rule.label(own.policy.name)} "
-                           f"{action_text(rule.action)}")
-                    at = 1
+                    label = rule.label(own.policy.name)
+                    why, at = f"{spec.plan.l4.upper()} {client} → {server}; rule {label} {action_text(rule.action)}", 1
+                    seen = replace(seen, action=rule.action, rule=label)
             inspected = tuple(of_flow(packets, spec.key)[:at])
             self._flow_met(FlowView(spec.plan.role, spec.plan.l4, client, server, seen, why, at, inspected,
                                     result.client.sent, result.server.recv.packets))
