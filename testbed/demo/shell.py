@@ -22,6 +22,7 @@ import cmd
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ PROMPT = "demo> "
 DEFAULT_TOPOLOGY = "{name: operator_edge, params: {subscribers: 2}}"
 MAX_LESSON_BYTES = 256 << 10
 HISTORY_LINES = 1000
+HUNG_UP = 128 + signal.SIGHUP
 
 
 def history_path() -> Path:
@@ -71,21 +73,36 @@ def network_for(topo: Any, policy: Policy, emulate: bool) -> Iterator[DemoNetwor
     from testbed.emu.system import EmulationUnavailable
 
     workdir = Path(tempfile.mkdtemp(prefix="testbed-demo-"))
+    previous = signal.signal(signal.SIGHUP, _hung_up)
     try:
         network = EmuDemo(topo, policy, apps, 1, workdir)
     except EmulationUnavailable as exc:
+        signal.signal(signal.SIGHUP, previous)
         shutil.rmtree(workdir, ignore_errors=True)
         raise SystemExit(f"testbed demo --emulate: {exc}") from None
     failed = True
     try:
         yield network
         failed = False
+    except SystemExit as exc:
+        failed = exc.code not in (0, None, HUNG_UP)
+        raise
     finally:
         network.close()
+        signal.signal(signal.SIGHUP, previous)
         if failed:
             print(f"*** the emulation's logs: {workdir}/logs", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _hung_up(signum: int, frame: Any) -> None:
+    """The terminal went away (its window closed): unwind through the teardown, which must not
+    write to a terminal that is gone."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, sys.stderr.fileno())
+    raise SystemExit(HUNG_UP)
 
 
 class Shell(cmd.Cmd):
@@ -112,14 +129,21 @@ class Shell(cmd.Cmd):
             with contextlib.suppress(OSError):
                 readline.read_history_file(self.history)
 
+    def postcmd(self, stop: bool, line: str) -> bool:
+        # after every command, not at the end: a closed terminal or a kill keeps the lesson's history
+        if self.history is not None and line != "EOF":
+            with contextlib.suppress(ImportError, OSError):
+                import readline
+
+                self.history.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(self.history)
+        return stop
+
     def postloop(self) -> None:
-        with contextlib.suppress(ImportError, OSError):
+        with contextlib.suppress(ImportError):
             import readline
 
             readline.set_completer(self._completer)
-            if self.history is not None:
-                self.history.parent.mkdir(parents=True, exist_ok=True)
-                readline.write_history_file(self.history)
 
     def emptyline(self) -> bool:
         return False      # cmd would repeat the last command: a second call nobody asked for
