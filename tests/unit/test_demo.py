@@ -46,7 +46,7 @@ def test_the_lesson_tells_the_2016_story(capsys: pytest.CaptureFixture[str]) -> 
     commands = [row for row in out.splitlines() if row.startswith("demo> ")]
     assert 8 <= len(commands) <= 12                         # "about ten commands"
     assert "STUN attribute 0x4000" in out and "rule anrt-2016/ott-calls → drop" in out
-    assert "rule vpn-block/tunnels → drop" in out
+    assert "rule vpn-fingerprint/openvpn-fingerprint → drop" in out
 
 
 def test_each_command_is_a_function_with_numbers(demo: Demo, tmp_path: Path) -> None:
