@@ -55,6 +55,9 @@ class Recording:
     def carry_flow(self, env: simpy.Environment, sub: Subscriber, app: str) -> Generator[Any, Any, Seen]:
         return (yield from self.carrier.carry_flow(env, sub, app))
 
+    def settle(self, calls: list[CallRecord]) -> None:
+        self.carrier.settle(calls)
+
 
 class DemoNetwork:
     """A carrier, the call model and an environment; one command at a time.
