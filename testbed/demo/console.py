@@ -248,7 +248,7 @@ class Demo:
     def show_policy(self) -> list[str]:
         lines = [f"policy {self.policy.name}: {self.policy.description or '(no description)'}"]
         lines += [f"  {r.index}. {r.name}: {_match_text(r)} → {r.action}" for r in self.policy.rules]
-        lines.append("  anything else → allow")
+        lines.append(f"  {'anything else' if self.policy.rules else 'everything'} → allow")
         for text in lines:
             self.out(text)
         return lines

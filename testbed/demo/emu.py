@@ -112,7 +112,11 @@ class EmuDemo(DemoNetwork):
         return simpy.rt.RealtimeEnvironment(factor=1.0, strict=False)
 
     def _carry(self, process: Any, on_flow: Any) -> Any:
-        self.env.sync()  # type: ignore[attr-defined]  # the time since the last command was the teacher's, not the network's
+        # the time since the last command was the teacher's, not the network's: the environment's
+        # clock goes on from now (sync() alone moves only the wall-clock origin, not the simulated one)
+        env: Any = self.env
+        env.env_start = env.now
+        env.sync()
         return super()._carry(process, on_flow)
 
     # -- what the DPI saw ----------------------------------------------------------------------
