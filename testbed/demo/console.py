@@ -196,8 +196,9 @@ class Demo:
         far, via = self._where(host, app, strategy)
         self.out(transcript.heading("call", host, app, strategy, far, via))
         record, delivery, flows = self.network.call(sub, app, strategy, on_flow=self._show_flow())
-        word = transcript.word_for(record.outcome, tuple(f.seen for f in flows), strategy,
-                                   (host, app) in self.blocked)
+        # no flow shown (a relay whose connection was stopped before the call): what its delivery says
+        seen = tuple(f.seen for f in flows) or (delivery.seen if delivery is not None else ())
+        word = transcript.word_for(record.outcome, seen, strategy, (host, app) in self.blocked)
         if word == transcript.BLOCKED:
             self.blocked.add((host, app))
         result = Result("call", host, app, strategy, far, via, flows, word, record.outcome, record, delivery)

@@ -95,6 +95,10 @@ class DemoNetwork:
     def fresh_env(self) -> simpy.Environment:
         return simpy.Environment()
 
+    def _prepare(self, sub: Subscriber, strategy: str) -> None:
+        """Before a call is placed: what its strategy needs first (the emulation's VPN tunnel),
+        reported with ``_flow_met`` as one of the call's flows."""
+
     def abandon(self) -> None:
         """After an interrupted command: a fresh environment (the old one holds the call's process)
         and no call in progress."""
@@ -116,18 +120,20 @@ class DemoNetwork:
         """One call attempt now, through ``Calls.call`` as a workload places it."""
         ident = next(self._ids)
         self.recording.last = None
+        self._views, self._on_flow = [], on_flow
+        self._prepare(sub, strategy)
         attempt = Attempt(ident, ident, 1, sub, app, strategy, holding_s)
-        record = self._carry(self.calls.call(self.env, attempt), on_flow)
+        record = self._carry(self.calls.call(self.env, attempt))
         delivery = self.recording.last[1] if self.recording.last is not None else None
         return record, delivery, self._finish(delivery, on_flow)
 
     def flow(self, sub: Subscriber, app: str, on_flow: OnFlow | None = None) -> tuple[Seen, tuple[FlowView, ...]]:
         """One non-VoIP flow now."""
-        seen = self._carry(self.recording.carry_flow(self.env, sub, app), on_flow)
+        self._views, self._on_flow = [], on_flow
+        seen = self._carry(self.recording.carry_flow(self.env, sub, app))
         return seen, self._finish(None, on_flow)
 
-    def _carry(self, process: Generator[Any, Any, Any], on_flow: OnFlow | None) -> Any:
-        self._views, self._on_flow = [], on_flow
+    def _carry(self, process: Generator[Any, Any, Any]) -> Any:
         self.started = self.env.now
         proc = self.env.process(process)
         self.env.run(until=proc)

@@ -31,7 +31,7 @@ NOT_INSPECTED = "not inspected: no rule of the policy needs this flow's packets"
 class FlowView:
     """One flow of a call (or a non-VoIP flow) as the operator's DPI met it."""
 
-    role: str                          # signalling | media | data
+    role: str                          # signalling | media | data | tunnel (a VPN client's own)
     l4: str                            # udp | tcp
     client: str                        # "10.10.0.2:41234": who sent the first packet
     server: str                        # "157.240.1.60:3478": its first hop
@@ -41,6 +41,8 @@ class FlowView:
     inspected: tuple[tuple[float, bytes], ...] = ()   # (seconds since its first packet, IP packet)
     sent: int | None = None            # measured (emulation): packets the client sent
     received: int | None = None        # ... of which the far end received
+    measured: str = "reached the far end"   # ... or where else ``received`` was counted
+    note: str = ""                     # one more line about it (a tunnel: up or not)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def passed(flow: FlowView) -> str:
     else:
         past = "every packet"
     if flow.sent is not None:
-        past += f"; measured: {flow.received} of {flow.sent} packets reached the far end"
+        past += f"; measured: {flow.received} of {flow.sent} packets {flow.measured}"
     return f"past the DPI: {past}"
 
 
@@ -114,6 +116,8 @@ def flow_lines(index: int, flow: FlowView, trace: bool) -> list[str]:
             out.append("    │ the DPI inspected no packet of it")
     out.append(f"    DPI: {decision(flow)}")
     out.append(f"    {passed(flow)}")
+    if flow.note:
+        out.append(f"    {flow.note}")
     return out
 
 

@@ -13,7 +13,10 @@ address. Signalling is not relayed (TURN carries the media), as the synthetic st
 
 What the DPI did to such a call is what it did to the tunnel, or to the relay's connection:
 their 5-tuples are known in advance (the clients bind ports of ``OWN_PORTS``), so the
-controller's verdict on them — or the proactive rule they match — is the call's ``Seen``.
+controller's verdict on them — or the proactive rule they match — is the call's ``Seen``. A
+tunnel (re)connects from a port it has not used yet: the switch keeps a decided flow's entries
+after a reload until they idle out, so a tunnel on an earlier tunnel's 5-tuple would pass under
+the earlier policy's verdict without the DPI seeing its handshake.
 A tunnelled flow's own client port comes from ``TUNNELLED_PORTS``, one sequence for every
 host, so that two calls through the VPN host's NAT never share a port.
 """
@@ -54,7 +57,7 @@ class Daemons:
         self.servers: set[str] = set()
         self.up: dict[tuple[str, str], str | None] = {}     # (host, strategy) → tunnel address or None
         self.lports: dict[tuple[str, str], int] = {}
-        self._own = iter(TUNNEL_PORTS)
+        self._own = itertools.cycle(TUNNEL_PORTS)           # reused long after a tunnel's entries idled out
         self._relay_ports = itertools.cycle(RELAY_PORTS)    # reused long after the last one's TIME_WAIT
         self._tunnelled = itertools.cycle(TUNNELLED_PORTS)
 
@@ -88,11 +91,16 @@ class Daemons:
         self.server(strategy)
         if strategy not in TRANSPORTS:
             return {}
+        return self.connect([h for h, _ in subscriber_hosts(self.s.host_info)], strategy)
+
+    def connect(self, hosts: list[str], strategy: str) -> dict[str, str | None]:
+        """The hosts' tunnels of a VPN strategy (re)connected now, under the policy in force, each
+        from a port it has not used yet (module doc): {host: tunnel address, or None if blocked}."""
+        self.server(strategy)
         assert self.vpn is not None
-        hosts = [h for h, _ in subscriber_hosts(self.s.host_info)]
         for host in hosts:
             self.vpn.disconnect(host, strategy)
-            self.lports.setdefault((host, strategy), next(self._own))
+            self.lports[(host, strategy)] = next(self._own)
         found = self.vpn.connect_all(hosts, strategy, CONNECT_TIMEOUT_S,
                                      {h: self.lports[(h, strategy)] for h in hosts})
         self.up.update({(h, strategy): ip for h, ip in found.items()})

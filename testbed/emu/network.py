@@ -91,8 +91,9 @@ class EmuNetwork:
         self.reloads: list[dict[str, Any]] = []   # when each change went in, and what
         self.evidence: Evidence | None = None     # the cell's capture and counters, once settled
         self.tally: dict[str, int] = {}
-        # told the flows of each placement and the agents' reports on them (``testbed demo`` shows them)
-        self.carried: Callable[[list[FlowSpec], list[FlowResult]], None] | None = None
+        # told the flows of each placement, the agents' reports on them and the 5-tuple the DPI
+        # met each by (its own, or its tunnel's or relay's): ``testbed demo`` shows them
+        self.carried: Callable[[list[FlowSpec], list[FlowResult], list[FlowKey]], None] | None = None
 
     @property
     def compiled(self) -> dict[str, compiler.Compiled]:
@@ -136,12 +137,14 @@ class EmuNetwork:
                                   frame_ms=frame_ms, setup_timeout=self.spec.setup_timeout_s,
                                   max_loss_pct=self.spec.max_call_loss_pct) for plan in plans]
 
-    def _run(self, env: simpy.Environment, specs: list[FlowSpec]) -> Generator[Any, Any, list[FlowResult]]:
+    def _run(self, env: simpy.Environment, specs: list[FlowSpec],
+             keys: list[FlowKey] | None = None) -> Generator[Any, Any, list[FlowResult]]:
+        """``keys``: what the DPI meets each flow as, when not its own 5-tuple (``carried``)."""
         session = self.session
         reports = yield from drive(env, session, place(session.send, session.box.take, specs))
         results = [FlowResult(s.plan, reports[(s.id, "client")], reports[(s.id, "server")]) for s in specs]
         if self.carried is not None:
-            self.carried(specs, results)
+            self.carried(specs, results, keys or [s.key for s in specs])
         return results
 
     def carry(self, env: simpy.Environment, plan: CallPlan) -> Generator[Any, Any, Delivery]:
@@ -200,12 +203,13 @@ class EmuNetwork:
             else:
                 port = daemons.client_port()
                 specs[i] = replace(spec, client_port=port, mark=mark, client_seen=(via, port))
-        signalling = [s for s in specs if s.plan.role == SIGNALLING]
+        signalling = [(s, k) for s, k in zip(specs, keys) if s.plan.role == SIGNALLING]
+        media = [(s, k) for s, k in zip(specs, keys) if s.plan.role != SIGNALLING]
         results: list[FlowResult] = []
         if signalling:
-            results = yield from self._run(env, signalling)
+            results = yield from self._run(env, [s for s, _ in signalling], [k for _, k in signalling])
         if not signalling or not any(r.client.error or r.client.aborted for r in results):
-            media_results = yield from self._run(env, [s for s in specs if s.plan.role != SIGNALLING])
+            media_results = yield from self._run(env, [s for s, _ in media], [k for _, k in media])
         else:
             media_results = []
         for r in relays:

@@ -13,7 +13,7 @@ from testbed import cli
 from testbed.config.errors import ConfigError
 from testbed.demo import decode
 from testbed.demo.console import Demo, DemoError, Vocabulary, load_named_policy, parse
-from testbed.demo.emu import arrivals, of_flow
+from testbed.demo.emu import arrivals, ends, of_flow, passage
 from testbed.demo.shell import DEFAULT_TOPOLOGY, Shell, build_topology
 from testbed.demo.sim import SimDemo
 from testbed.demo.transcript import BLOCKED, PASSED, RESTORED, outcomes
@@ -198,3 +198,16 @@ def test_arrivals_count_a_forwarded_packet_once() -> None:
     retransmit = bytearray(up)
     struct.pack_into("!H", retransmit, 4, 7)                              # a new IP id: a new packet
     assert len(arrivals([("tbdpi1-eth1", 11.0, bytes(retransmit))], known)) == 1
+
+
+def test_passage_counts_what_the_switch_forwarded() -> None:
+    """A packet the switch forwarded shows on two of its ports; one it dropped, on one."""
+    first = ip.udp("10.10.0.3", "198.51.100.10", 25000, 1194, b"one")
+    second = ip.udp("10.10.0.3", "198.51.100.10", 25000, 1194, b"two")
+    reply = ip.udp("198.51.100.10", "10.10.0.3", 1194, 25000, b"back")
+    frames = [("tbdpi1-eth1", 1.0, first), ("tbdpi1-eth2", 1.0001, first), ("tbdpi1-eth2", 1.05, reply),
+              ("tbdpi1-eth1", 1.0501, reply), ("tbdpi1-eth1", 1.1, second)]
+    key = (ip.UDP, ip.addr_bytes("10.10.0.3"), 25000, ip.addr_bytes("198.51.100.10"), 1194)
+    assert passage(frames, key) == (2, 1)                      # the client's two; the second dropped
+    assert passage(frames, (ip.TCP, *key[1:])) == (0, 0)        # the same addresses over TCP: another flow
+    assert ends(key) == ("udp", "10.10.0.3:25000", "198.51.100.10:1194")
