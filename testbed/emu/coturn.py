@@ -124,7 +124,8 @@ class Coturn:
             proc = node.popen(relay_args(self.s.ips[self.host], peer, listen, self.pki.ca if tls else None, tcp_port),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         self.s.state.process(proc.pid, f"turn relay client on {host}")
-        client = RelayClient(host, proc, listen, log=logs)
+        # the connection's port known before it allocates: a relay the DPI stops never reports it
+        client = RelayClient(host, proc, listen, tcp_port=tcp_port, log=logs)
         self.relays.append(client)
         return client
 
