@@ -60,6 +60,7 @@ class RelayClient:
     tcp_port: int = 0
     error: str = ""
     log: Path | None = None
+    setup_ms: float = 0.0      # the relay's connect, Allocate, CreatePermission and ChannelBind, timed by it
 
     def poll(self) -> bool:
         """Has it answered (allocated, or failed)? Never blocks."""
@@ -76,6 +77,7 @@ class RelayClient:
         msg = json.loads(line) if line.startswith(b"{") else {"ev": "error", "error": f"exited {self.proc.poll()}"}
         if msg["ev"] == "allocated":
             self.relayed, self.tcp_port = tuple(msg["relayed"]), int(msg["local"])  # type: ignore[assignment]
+            self.setup_ms = float(msg.get("setup_ms", 0.0))
         else:
             self.error = str(msg.get("error"))
         return True

@@ -215,7 +215,10 @@ class EmuNetwork:
         for r in relays:
             daemons.done(r)
         seen = tuple(self.seen_key(k, s.plan.role, sub.operator, compiled) for k, s in zip(keys, specs))
-        return delivery(seen, results, media_results)
+        done = delivery(seen, results, media_results)
+        if relays and done.pdd_ms is not None:   # the app gets its relay before the call can ring
+            done = done._replace(pdd_ms=round(done.pdd_ms + relays[0].setup_ms, 3))
+        return done
 
     def _seen(self, call_id: int, attempt: int, specs: list[FlowSpec], operator: str,
               compiled: dict[str, compiler.Compiled] | None = None) -> tuple[Seen, ...]:

@@ -37,6 +37,7 @@ def _say(event: str, **fields: object) -> None:
 
 class Relay:
     def __init__(self, args: argparse.Namespace) -> None:
+        self.started = time.monotonic()   # the set-up's time on the network, from the connect (not the spawn)
         raw = socket.create_connection((args.server, args.port), timeout=SETUP_TIMEOUT_S,
                                        source_address=("0.0.0.0", args.tcp_port))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # voice frames must not wait for ACKs
@@ -74,7 +75,8 @@ class Relay:
         self._exchange(self.client.create_permission(self.peer_ip), turn.CREATE_PERMISSION)
         self._exchange(self.client.channel_bind(turn.FIRST_CHANNEL, self.peer_ip, self.peer_port), turn.CHANNEL_BIND)
         _say("allocated", relayed=self.client.relayed, mapped=self.client.mapped, channel=turn.FIRST_CHANNEL,
-             listen=self.udp.getsockname()[1], local=self.conn.getsockname()[1])
+             listen=self.udp.getsockname()[1], local=self.conn.getsockname()[1],
+             setup_ms=round((time.monotonic() - self.started) * 1000, 3))
 
     def run(self) -> None:
         self.conn.settimeout(None)

@@ -140,7 +140,7 @@ SIDE_BY_SIDE = ("success_pct", "median_mos", "p10_mos", "median_pdd_ms", "mean_l
 
 def side_by_side(a: dict[str, Any], b: dict[str, Any], metrics: tuple[str, ...] = SIDE_BY_SIDE) -> str:
     """One row per cell, each metric as ``A | B`` (e.g. simulation | emulation of one scenario)."""
-    titles = dict(METRICS)
+    titles = {**dict(METRICS), "mean_loss_pct": "loss %"}   # the loss: in results.json, not the run's table
     cells_b = {(c["policy"], c["circumvention"]): c["summary"] for c in b["cells"]}
     header = ["policy", "circumvention"] + [titles[m] for m in metrics]
     rows = []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from testbed.cli import main
+from testbed.report.compare import side_by_side
 from testbed.report.table import render
 
 
@@ -57,6 +58,18 @@ def test_compare_same_is_empty_other_seed_differs(run_dir: Path, tmp_path: Path,
     assert main(["compare", str(a), str(b)]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "degrade × none" in line]
     assert len(lines) == 1 and "MOS" in lines[0] and "→ 1.5" in lines[0]
+
+
+def test_side_by_side_shows_each_cell_of_both_runs(run_dir: Path) -> None:
+    """benchmarks/fidelity.py's table: one row a cell, every metric as ``A | B``."""
+    a = json.loads((run_dir / "results.json").read_text())
+    b = json.loads((run_dir / "results.json").read_text())
+    b["cells"][3]["summary"]["mean_loss_pct"] = 12.5
+    lines = side_by_side(a, b).splitlines()
+    assert len(lines) == 3 + len(a["cells"]) and "loss %" in lines[1] and "MOS" in lines[1]
+    degrade = next(line for line in lines if line.startswith("degrade"))
+    ours = a["cells"][3]["summary"]["mean_loss_pct"]
+    assert f"{ours:.3g} | 12.5" in degrade
 
 
 def test_compare_rejects_other_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
