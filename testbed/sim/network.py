@@ -62,7 +62,7 @@ class Carriage:
     signalled: bool
     reset: str
     rings: bool                # the ringback passes the DPI
-    ring_extra_ms: float       # what the DPI's action adds to the exchange up to the ringback
+    ring_waits: tuple[tuple[float, float], ...]   # a degrade's (mean, deviation) per packet it delays up to the ringback
     media_flows: bool          # some media reaches the far end
     links: tuple[int, ...]     # the link directions the media loads
     kbps: float                # each way, overhead included
@@ -74,7 +74,7 @@ class Carriage:
     tcp_loss: float            # a TCP tunnel's own leg: its loss (⊕ degrade), retransmitted
     tcp_rtt_ms: float          # and its round trip
     frame_ms: float
-    pdd_ms: float | None       # the ringback's, before queueing; None: it never comes
+    pdd_ms: float | None       # the ringback's, before queueing and degrade waits; None: it never comes
     unanswered: Delivery       # what a call the callee does not answer gets
     early: Delivery | None     # what every call gets when no media can flow (blocked, reset); else None
     buffer_ms: float           # the receivers' jitter buffer
@@ -175,7 +175,7 @@ class SimNetwork:
         signalling = [s for s in seen if s.role == SIGNALLING]
         media = [s for s in seen if s.role != SIGNALLING]
         # the ringback passes unless its flow was stopped before it reached the DPI
-        rings, ring_extra = self._ringback(seen[0], variant.flows[0], route)
+        rings, ring_waits = self._ringback(seen[0], variant.flows[0], route)
         # a tunnel or relay stopped before the call could ring is a call that never set up: the
         # app's own exchanges were inside it (the emulation's daemons never come up either)
         setup_failed = plan.strategy.via is not None and not rings
@@ -185,7 +185,7 @@ class SimNetwork:
         acts = [s.action for s in media]
         degraded = [a for a in acts if a.kind == DEGRADE]   # the DPI's action, on the flow it passes
         added_loss = physics.combined(*(a.loss_pct / 100 for a in degraded))
-        added_ms = sum(a.added_delay_ms for a in degraded)
+        added_ms = sum(physics.clipped_normal_mean(a.added_delay_ms, a.jitter_ms) for a in degraded)
         sigma = math.hypot(route.path.jitter_ms, *(a.jitter_ms for a in degraded))
         delay = route.path.delay_ms + added_ms
         meter = min((a.kbps for a in acts if a.kind == THROTTLE), default=math.inf)
@@ -199,31 +199,32 @@ class SimNetwork:
         assert codec is not None
         signalled = not setup_failed and not any(s.stops for s in signalling)
         media_flows = not any(s.stops for s in media)
-        pdd = expected_pdd_ms(plan) + ring_extra if rings else None
-        unanswered = Delivery(seen, signalled, reset, pdd, shared=True)
-        return Carriage(seen, signalled, reset, rings, ring_extra, media_flows, self.links.both_ways(route.links),
+        pdd = expected_pdd_ms(plan) if rings else None
+        waited = sum(physics.clipped_normal_mean(*w) for w in ring_waits)   # (a shared delivery: the mean)
+        unanswered = Delivery(seen, signalled, reset, None if pdd is None else pdd + waited, shared=True)
+        return Carriage(seen, signalled, reset, rings, ring_waits, media_flows, self.links.both_ways(route.links),
                         plan.media_kbps, loss, delay, sigma, meter, plan.strategy.over_tcp, tcp_loss, tcp_rtt,
                         codec.frame_ms,
                         pdd, unanswered, unanswered if not signalled or reset or not media_flows else None,
                         buffer_ms(sigma), normal_late_fraction(sigma), round(expected_jitter(sigma), 3))
 
     @staticmethod
-    def _ringback(seen: Seen, flow: FlowPlan, route: Route) -> tuple[bool, float]:
-        """(whether the ringback passes the DPI, the delay its action adds to the exchange): a
+    def _ringback(seen: Seen, flow: FlowPlan, route: Route) -> tuple[bool, tuple[tuple[float, float], ...]]:
+        """(whether the ringback passes the DPI, the waits its action adds to the exchange): a
         flow stopped before its ringback never rings; a degraded one delays the request and the
         ringback that come after the verdict (the deciding packet is degraded too)."""
         ring = ringback(flow)
         if ring is None:
-            return not seen.stops, 0.0
+            return not seen.stops, ()
         ring_ms = 1000 * seen_at(flow, ring, *_timing(route))
         if seen.stops:
-            return seen.ms > ring_ms, 0.0
+            return seen.ms > ring_ms, ()
         if seen.action.kind != DEGRADE:
-            return True, 0.0
+            return True, ()
         request = max((s for s in flow.segments if s.up and s.t <= ring.t), key=lambda s: s.t, default=None)
         after = [t for t in (ring_ms, 1000 * seen_at(flow, request, *_timing(route)) if request else None)
                  if t is not None and t >= seen.ms]
-        return True, len(after) * seen.action.added_delay_ms
+        return True, ((seen.action.added_delay_ms, seen.action.jitter_ms),) * len(after)
 
     # -- carrying ------------------------------------------------------------------------------
     def carry(self, env: simpy.Environment, plan: CallPlan) -> Generator[Any, Any, Delivery]:
@@ -259,8 +260,10 @@ class SimNetwork:
             drawn = min(1.0, max(0.0, expected + math.sqrt(expected * (1 - expected) / n) * self.rng.gauss(0, 1)))
         media = Media(round(100 * drawn, 3), round(100 * drawn * (late / expected), 3) if expected else 0.0,
                       round(delay, 3), c.buffer_ms, c.jitter_ms, burst)
-        return Delivery(c.seen, True, "", None if c.pdd_ms is None else c.pdd_ms + 2 * queue_ms, media,
-                        False, att.holding_s)   # (seen, signalled, reset, pdd_ms, media, gave_up, held_s)
+        pdd = None if c.pdd_ms is None else c.pdd_ms + 2 * queue_ms
+        if c.ring_waits and pdd is not None:   # each delayed packet its own wait, as the shaper draws it
+            pdd += sum(max(0.0, self.rng.gauss(mean, sd)) for mean, sd in c.ring_waits)
+        return Delivery(c.seen, True, "", pdd, media, False, att.holding_s)
 
     def release(self, plan: CallPlan, delivery: Delivery) -> None:
         c = self._loading.pop(id(plan), None)

@@ -21,8 +21,12 @@
   exceeds a throttle's meter, falls behind without bound — every packet ends up late and
   the call fails.
 - **A throttle** (an OpenFlow meter's drop band) on a UDP call drops the excess over its
-  rate; **a degrade** adds its loss, jitter (in quadrature) and delay (``Action.added_delay_ms``:
-  one jitter when it names no delay, as the emulation's degrade shaper does).
+  rate; **a degrade** adds its loss, jitter (in quadrature) and delay: each packet waits a
+  normal draw around ``Action.added_delay_ms`` (one jitter when it names no delay) with the
+  jitter as its deviation, never less than zero — as the emulation's degrade shaper draws it,
+  so the mean wait is the clipped normal's (65 ms for 60 ± 60). A call's request and
+  ringback after the verdict each wait their own draw: its post-dial delay varies call to
+  call.
 """
 
 from __future__ import annotations
@@ -84,3 +88,11 @@ def combined(*losses: float) -> float:
     for p in losses:
         keep *= 1 - p
     return 1 - keep
+
+
+def clipped_normal_mean(mu: float, sigma: float) -> float:
+    """E[max(0, X)] for X ~ N(mu, sigma²): a degrade's mean wait (mu·Φ(mu/σ) + σ·φ(mu/σ))."""
+    if sigma <= 0:
+        return max(0.0, mu)
+    z = mu / sigma
+    return mu * 0.5 * (1 + math.erf(z / math.sqrt(2))) + sigma * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)

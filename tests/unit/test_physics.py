@@ -205,3 +205,13 @@ def test_p10_is_the_worst_tenth() -> None:
     assert _p10([float(i) for i in range(1, 101)]) == 10.0
     assert _p10([4.0]) == 4.0 and _p10([]) is None
     assert math.isclose(_p10([3.0, 1.0, 2.0, 5.0, 4.0]), 1.0)
+
+
+def test_a_degrades_wait_is_a_clipped_normal_as_the_shaper_draws_it() -> None:
+    """Hand calculation: 60·Φ(1) + 60·φ(1) = 50.48 + 14.52 = 65.0 ms for 60 ± 60 ms; and the
+    mean of the emulation delayer's own draws (max(0, gauss)) agrees."""
+    assert physics.clipped_normal_mean(60, 60) == pytest.approx(65.0, abs=0.01)
+    assert physics.clipped_normal_mean(60, 0) == 60 and physics.clipped_normal_mean(-5, 0) == 0
+    rng = random.Random(3)
+    draws = [max(0.0, rng.gauss(60, 60)) for _ in range(200_000)]
+    assert sum(draws) / len(draws) == pytest.approx(physics.clipped_normal_mean(60, 60), abs=0.3)
